@@ -1,1 +1,75 @@
-fn main() {}
+//! `deltaseal`: build, sign, inspect, verify and apply firmware update bundles.
+//!
+//! A thin layer over the library crates: argument parsing, file I/O and
+//! output formatting live here, everything else in `deltaseal-diff`,
+//! `deltaseal-sign` and `deltaseal-verify`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod fsutil;
+
+/// Secure, small, verifiable over-the-air firmware updates.
+///
+/// Exit status: 0 success; 1 a rejected or malformed input, or an I/O
+/// failure; 2 a usage error. On failure one line starting with `error:` is
+/// printed on stderr and no output file is left behind.
+#[derive(Parser)]
+#[command(name = "deltaseal", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate an Ed25519 signing key (PKCS#8 PEM) and its public key (SPKI PEM).
+    Keygen(cmd::keygen::Args),
+    /// Compute a patch that turns OLD into NEW.
+    Diff(cmd::diff::Args),
+    /// Apply a patch to OLD and write the result (checked against the patch's digests).
+    Apply(cmd::apply::Args),
+    /// Build a signed update bundle (SUIT envelope) from an old and a new image.
+    Release(cmd::release::Args),
+    /// Check a bundle's signature and policy; with --old, also apply it.
+    Verify(cmd::verify::Args),
+    /// Show what a key, patch or bundle holds.
+    Inspect(cmd::inspect::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keygen(args) => cmd::keygen::run(&args),
+        Command::Diff(args) => cmd::diff::run(&args),
+        Command::Apply(args) => cmd::apply::run(&args),
+        Command::Release(args) => cmd::release::run(&args),
+        Command::Verify(args) => cmd::verify::run(&args),
+        Command::Inspect(args) => cmd::inspect::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: the context chain joined, so scripts can grep it.
+            let mut line = err.to_string();
+            for cause in err.chain().skip(1) {
+                line.push_str(": ");
+                line.push_str(&cause.to_string());
+            }
+            eprintln!("error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `deltaseal inspect big.bundle | head` must not report an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,93 @@
+//! Patch sizes and times on the public corpus, as a markdown table.
+//!
+//! For every pair under `$CORPUS_DIR` (default `../corpus-data` beside the
+//! repository): diff at each level, apply, check the result byte for byte,
+//! and, when Debian's `bsdiff` is on PATH, run it on the same pair in the same
+//! run so the ratio is measured, not remembered.
+//!
+//! ```sh
+//! cargo run --release -p deltaseal-benches --bin corpus-sizes > benches/sizes.md
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use deltaseal_diff::{DiffOptions, Level};
+use deltaseal_verify::patch::{Limits, apply_to_vec};
+
+const PAIRS: [&str; 5] = [
+    "mcu-moondancer",
+    "mcu-cityhub",
+    "uefi-ovmf",
+    "exe-ruff",
+    "kernel-vmlinux",
+];
+
+fn corpus_dir() -> PathBuf {
+    std::env::var_os("CORPUS_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus-data"),
+        PathBuf::from,
+    )
+}
+
+fn main() {
+    let dir = corpus_dir();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("Corpus: `{}`; {threads} threads. Sizes are % of the new image.\n", dir.display());
+    println!("| pair | new bytes | level | patch bytes | % of new | diff s | apply s | bsdiff % | vs bsdiff |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    for pair in PAIRS {
+        let old_path = dir.join(pair).join("old.bin");
+        let new_path = dir.join(pair).join("new.bin");
+        let (Ok(old), Ok(new)) = (std::fs::read(&old_path), std::fs::read(&new_path)) else {
+            eprintln!("SKIP: corpus pair {pair} not found under {}", dir.display());
+            continue;
+        };
+        let bsdiff = bsdiff_size(&old_path, &new_path);
+        for (name, level) in [("fast", Level::Fast), ("default", Level::Default), ("max", Level::Max)] {
+            let options = DiffOptions {
+                level,
+                threads,
+                ..DiffOptions::default()
+            };
+            let start = Instant::now();
+            let patch = deltaseal_diff::diff(&old, &new, &options).expect("diff");
+            let diff_s = start.elapsed().as_secs_f64();
+            let start = Instant::now();
+            let applied = apply_to_vec(&old, &patch, &Limits::default()).expect("apply");
+            let apply_s = start.elapsed().as_secs_f64();
+            assert!(applied == new, "{pair}: round trip differs");
+            let pct = percent(patch.len(), new.len());
+            let (bs_pct, ratio) = match bsdiff {
+                Some(b) => (
+                    format!("{:.2}", percent(b, new.len())),
+                    format!("{:.3}", patch.len() as f64 / b as f64),
+                ),
+                None => ("n/a".into(), "n/a".into()),
+            };
+            println!(
+                "| {pair} | {} | {name} | {} | {pct:.2} | {diff_s:.2} | {apply_s:.3} | {bs_pct} | {ratio} |",
+                new.len(),
+                patch.len()
+            );
+        }
+    }
+}
+
+fn percent(part: usize, whole: usize) -> f64 {
+    part as f64 * 100.0 / whole.max(1) as f64
+}
+
+/// Size of Debian bsdiff 4.3's patch for the pair, if `bsdiff` is installed.
+fn bsdiff_size(old: &Path, new: &Path) -> Option<usize> {
+    let out = std::env::temp_dir().join(format!("deltaseal-bsdiff-{}", std::process::id()));
+    let status = Command::new("bsdiff").arg(old).arg(new).arg(&out).status().ok()?;
+    let size = status
+        .success()
+        .then(|| std::fs::metadata(&out).ok())
+        .flatten()
+        .map(|m| m.len() as usize);
+    let _ = std::fs::remove_file(&out);
+    size
+}

@@ -1,0 +1,114 @@
+//! `deltaseal diff OLD NEW -o PATCH`
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use deltaseal_diff::{DiffOptions, Level};
+
+use crate::fsutil;
+
+/// Compression effort, from fastest to smallest.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum LevelArg {
+    /// Quick diffs for development builds.
+    Fast,
+    /// The release default.
+    Default,
+    /// Smallest patches, slowest diff.
+    Max,
+}
+
+impl From<LevelArg> for Level {
+    fn from(level: LevelArg) -> Level {
+        match level {
+            LevelArg::Fast => Level::Fast,
+            LevelArg::Default => Level::Default,
+            LevelArg::Max => Level::Max,
+        }
+    }
+}
+
+/// Options shared by every command that computes a patch.
+#[derive(clap::Args)]
+pub struct EngineArgs {
+    /// Compression level.
+    #[arg(long, value_enum, default_value = "default")]
+    level: LevelArg,
+    /// Worker threads for matching (0 = one per core).
+    #[arg(short = 'j', long, default_value_t = 0)]
+    jobs: usize,
+    /// Bytes of new image per independently applicable chunk (bounds device memory).
+    #[arg(long, value_name = "BYTES")]
+    chunk_size: Option<u32>,
+}
+
+impl EngineArgs {
+    /// The engine options these flags select.
+    pub fn options(&self) -> DiffOptions {
+        let mut options = DiffOptions {
+            level: self.level.into(),
+            ..DiffOptions::default()
+        };
+        options.threads = match self.jobs {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        if let Some(chunk_size) = self.chunk_size {
+            options.chunk_size = chunk_size;
+        }
+        options
+    }
+}
+
+/// Arguments of `deltaseal diff`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The image the device has now.
+    old: PathBuf,
+    /// The image to update it to.
+    new: PathBuf,
+    /// Patch file to write.
+    #[arg(short, long, value_name = "PATCH")]
+    output: PathBuf,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let old = fsutil::read(&args.old)?;
+    let new = fsutil::read(&args.new)?;
+    let patch = deltaseal_diff::diff(&old, &new, &args.engine.options())
+        .context("cannot compute the patch")?;
+    fsutil::write_atomic(&args.output, &patch)?;
+    let percent = percent_of(patch.len(), new.len());
+    if args.json {
+        let report = serde_json::json!({
+            "patch": args.output,
+            "old_size": old.len(),
+            "new_size": new.len(),
+            "patch_size": patch.len(),
+            "percent_of_new": percent,
+        });
+        println!("{report}");
+    } else {
+        println!(
+            "{}: {} bytes ({percent:.2}% of the {} byte new image)",
+            args.output.display(),
+            patch.len(),
+            new.len()
+        );
+    }
+    Ok(())
+}
+
+/// `part` as a percentage of `whole` (0 for an empty whole).
+pub fn percent_of(part: usize, whole: usize) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}

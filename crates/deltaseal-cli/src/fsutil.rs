@@ -1,0 +1,79 @@
+//! File helpers: reads with the path in the error, and atomic writes that
+//! never leave a partial output file behind.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use deltaseal_verify::patch::{ImageIoError, ImageSink};
+use tempfile::NamedTempFile;
+
+/// Reads a whole file, naming it in the error.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Writes `bytes` to `path` atomically: temp file in the same directory,
+/// fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut out = AtomicFile::create(path)?;
+    out.writer()
+        .write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    out.commit()
+}
+
+/// An output file that only appears under its name once [`AtomicFile::commit`]
+/// succeeds; dropped uncommitted, the temp file is removed.
+pub struct AtomicFile {
+    target: PathBuf,
+    writer: BufWriter<NamedTempFile>,
+}
+
+impl AtomicFile {
+    /// Starts a temp file beside `target`.
+    pub fn create(target: &Path) -> Result<Self> {
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".deltaseal-")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        Ok(AtomicFile {
+            target: target.to_path_buf(),
+            writer: BufWriter::with_capacity(1 << 20, tmp),
+        })
+    }
+
+    /// The buffered writer over the temp file.
+    pub fn writer(&mut self) -> &mut BufWriter<NamedTempFile> {
+        &mut self.writer
+    }
+
+    /// Flushes, fsyncs and renames the temp file to the target name.
+    pub fn commit(self) -> Result<()> {
+        let target = self.target;
+        let tmp = self
+            .writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {}", target.display()))?;
+        tmp.as_file()
+            .sync_all()
+            .with_context(|| format!("cannot sync {}", target.display()))?;
+        tmp.persist(&target)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot create {}", target.display()))?;
+        Ok(())
+    }
+}
+
+/// Lets the patch applier stream the new image straight into the temp file.
+impl ImageSink for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> Result<(), ImageIoError> {
+        self.writer.write_all(buf).map_err(|_| ImageIoError)
+    }
+}

@@ -1,0 +1,283 @@
+//! End-to-end tests of the `deltaseal` binary: the CLI contract, tamper
+//! rejection, and OpenSSL key interop.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use tempfile::TempDir;
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// An "old" firmware image and a "new" one with an insertion, a deletion and
+/// a few patched bytes: the shape of a real release-to-release change.
+fn firmware_pair() -> (Vec<u8>, Vec<u8>) {
+    let old = noise(7, 96 * 1024);
+    let mut new = old.clone();
+    new.splice(10_000..10_000, noise(9, 700));
+    new.drain(50_000..50_300);
+    for i in (60_000..61_000).step_by(97) {
+        new[i] ^= 0x5a;
+    }
+    (old, new)
+}
+
+struct Fixture {
+    dir: TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let fixture = Fixture {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let (old, new) = firmware_pair();
+        std::fs::write(fixture.path("old.bin"), old).unwrap();
+        std::fs::write(fixture.path("new.bin"), new).unwrap();
+        fixture
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        cargo_bin_cmd!("deltaseal")
+            .current_dir(self.dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "deltaseal {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must be rejected: exit 1, one `error:` line.
+    fn rejected(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "deltaseal {args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        stderr
+    }
+
+    fn release(&self, key: &str, sequence: u64, out: &str) {
+        self.ok(&[
+            "release", "--old", "old.bin", "--new", "new.bin", "--key", key,
+            "--sequence", &sequence.to_string(), "--vendor", "example.com",
+            "--class", "pump-v2", "-o", out,
+        ]);
+    }
+
+    /// `verify --old old.bin -o out.bin` on `bundle` with extra args.
+    fn verify_args<'a>(&self, bundle: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "verify", bundle, "--trust", "k.pub.pem", "--old", "old.bin", "-o", "out.bin",
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+}
+
+fn flip_bit(path: &Path, offset: usize, to: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[offset] ^= 0x01;
+    std::fs::write(to, bytes).unwrap();
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    deltaseal_verify::digest::sha256(bytes)
+}
+
+#[test]
+fn diff_apply_round_trip() {
+    let f = Fixture::new();
+    f.ok(&["diff", "old.bin", "new.bin", "-o", "p.patch"]);
+    f.ok(&["apply", "old.bin", "p.patch", "-o", "out.bin"]);
+    assert_eq!(
+        std::fs::read(f.path("out.bin")).unwrap(),
+        std::fs::read(f.path("new.bin")).unwrap()
+    );
+    let patch_len = std::fs::metadata(f.path("p.patch")).unwrap().len();
+    assert!(patch_len < 8 * 1024, "patch is {patch_len} bytes");
+}
+
+#[test]
+fn apply_refuses_wrong_old_image_and_writes_nothing() {
+    let f = Fixture::new();
+    f.ok(&["diff", "old.bin", "new.bin", "-o", "p.patch"]);
+    flip_bit(&f.path("old.bin"), 123, &f.path("other.bin"));
+    f.rejected(&["apply", "other.bin", "p.patch", "-o", "out.bin"]);
+    assert!(!f.path("out.bin").exists());
+}
+
+#[test]
+fn keygen_writes_private_key_0600_and_public_key() {
+    let f = Fixture::new();
+    let out = f.ok(&["keygen", "-o", "k.pem", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["kid"].as_str().unwrap().len(), 32);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(f.path("k.pem")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let public = std::fs::read_to_string(f.path("k.pub.pem")).unwrap();
+    assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
+    // A second keygen must not silently replace a release key.
+    f.rejected(&["keygen", "-o", "k.pem"]);
+}
+
+#[test]
+fn release_verify_apply_round_trip() {
+    let f = Fixture::new();
+    f.ok(&["keygen", "-o", "k.pem"]);
+    f.release("k.pem", 5, "u.bundle");
+    let out = f.ok(&f.verify_args(
+        "u.bundle",
+        &["--installed-sequence", "4", "--vendor", "example.com", "--class", "pump-v2", "--json"],
+    ));
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["sequence"], 5);
+    assert_eq!(
+        std::fs::read(f.path("out.bin")).unwrap(),
+        std::fs::read(f.path("new.bin")).unwrap()
+    );
+    // Signature and policy only, no apply.
+    f.ok(&["verify", "u.bundle", "--trust", "k.pub.pem"]);
+    for file in ["u.bundle", "k.pem", "k.pub.pem"] {
+        let out = f.ok(&["inspect", file, "--json"]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap();
+    }
+}
+
+#[test]
+fn tampered_bundles_are_rejected_and_write_nothing() {
+    let f = Fixture::new();
+    f.ok(&["keygen", "-o", "k.pem"]);
+    f.release("k.pem", 5, "u.bundle");
+    let bundle = std::fs::read(f.path("u.bundle")).unwrap();
+    let old = std::fs::read(f.path("old.bin")).unwrap();
+
+    // In the manifest: the precursor digest it names.
+    let in_manifest = find(&bundle, &sha256(&old)).expect("precursor digest in manifest");
+    // In the signature: the only 64-byte byte string (CBOR head 0x58 0x40)
+    // before the payload.
+    let payload_at = find(&bundle, &deltaseal_verify::patch::MAGIC).expect("payload");
+    let in_signature = find(&bundle[..payload_at], &[0x58, 0x40]).expect("signature") + 10;
+    // In the payload: its last byte (text keys sort after integer keys, so
+    // the integrated payload ends the envelope).
+    let in_payload = bundle.len() - 1;
+
+    for (what, offset) in [
+        ("manifest", in_manifest + 3),
+        ("signature", in_signature),
+        ("payload header", payload_at + 20),
+        ("payload body", in_payload),
+    ] {
+        flip_bit(&f.path("u.bundle"), offset, &f.path("t.bundle"));
+        let err = f.rejected(&f.verify_args("t.bundle", &[]));
+        assert!(!f.path("out.bin").exists(), "{what}: output left behind");
+        eprintln!("{what}: {err}");
+    }
+}
+
+#[test]
+fn wrong_key_rollback_and_wrong_old_are_rejected() {
+    let f = Fixture::new();
+    f.ok(&["keygen", "-o", "k.pem"]);
+    f.ok(&["keygen", "-o", "other.pem"]);
+    f.release("k.pem", 5, "u.bundle");
+
+    let wrong_key = f.rejected(&[
+        "verify", "u.bundle", "--trust", "other.pub.pem", "--old", "old.bin", "-o", "out.bin",
+    ]);
+    assert!(wrong_key.contains("signature"), "{wrong_key}");
+    for installed in ["5", "6", &u64::MAX.to_string()] {
+        let err = f.rejected(&f.verify_args("u.bundle", &["--installed-sequence", installed]));
+        assert!(err.contains("sequence"), "{err}");
+    }
+    let err = f.rejected(&f.verify_args("u.bundle", &["--vendor", "example.org"]));
+    assert!(err.contains("vendor"), "{err}");
+    let err = f.rejected(&f.verify_args(
+        "u.bundle",
+        &["--vendor", "example.com", "--class", "pump-v3"],
+    ));
+    assert!(err.contains("class"), "{err}");
+
+    flip_bit(&f.path("old.bin"), 4000, &f.path("old2.bin"));
+    let err = f.rejected(&[
+        "verify", "u.bundle", "--trust", "k.pub.pem", "--old", "old2.bin", "-o", "out.bin",
+    ]);
+    assert!(err.contains("running image"), "{err}");
+    assert!(!f.path("out.bin").exists());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let f = Fixture::new();
+    let out = f.run(&["verify", "u.bundle"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = f.run(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn openssl_generated_key_signs_a_bundle_we_accept() {
+    let f = Fixture::new();
+    let genpkey = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(f.path("ossl.pem"))
+        .status();
+    match genpkey {
+        Ok(status) if status.success() => {}
+        _ => {
+            eprintln!("SKIP: openssl not available; OpenSSL key interop not tested");
+            return;
+        }
+    }
+    let public = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(f.path("ossl.pem"))
+        .arg("-out")
+        .arg(f.path("k.pub.pem"))
+        .status()
+        .unwrap();
+    assert!(public.success());
+    f.release("ossl.pem", 9, "u.bundle");
+    f.ok(&f.verify_args("u.bundle", &["--installed-sequence", "8"]));
+
+    // And OpenSSL reads the keys we write.
+    f.ok(&["keygen", "-o", "ours.pem"]);
+    let ours = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(f.path("ours.pem"))
+        .output()
+        .unwrap();
+    assert!(ours.status.success(), "openssl cannot read our private key");
+    assert_eq!(
+        String::from_utf8(ours.stdout).unwrap(),
+        std::fs::read_to_string(f.path("ours.pub.pem")).unwrap()
+    );
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The test command from the README: sets up what the tests need on a fresh
+# machine (Python interop packages, the two small MCU corpus pairs), then runs
+# every test in the workspace and the no_std link probe.
+#
+# Environment:
+#   CORPUS_DIR    where corpus pairs live (default: ../corpus-data beside the repo)
+#   CORPUS_PAIRS  pairs to fetch (default: the two small MCU pairs; "all" for all five)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+export CORPUS_DIR="${CORPUS_DIR:-$(cd .. && pwd)/corpus-data}"
+pairs="${CORPUS_PAIRS:-mcu-moondancer mcu-cityhub}"
+[ "$pairs" = all ] && pairs=""
+
+echo "== test deps: pycose + cbor2<6 (COSE interop), openssl (key interop)"
+if ! python3 -c 'import pycose, cbor2' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check 'pycose==1.1.0' 'cbor2<6'
+fi
+command -v openssl >/dev/null || echo "WARNING: openssl not found; OpenSSL interop tests will skip"
+
+echo "== corpus: ${pairs:-all pairs} into $CORPUS_DIR"
+fetch="$root/../shared/corpus/fetch.sh"
+if [ -x "$fetch" ] || [ -f "$fetch" ]; then
+    # shellcheck disable=SC2086
+    bash "$fetch" "$CORPUS_DIR" $pairs || echo "WARNING: corpus fetch failed; corpus tests will skip"
+else
+    echo "WARNING: $fetch not found; corpus tests will skip"
+fi
+
+echo "== cargo test"
+cargo test --workspace --locked
+
+echo "== no_std probe (links deltaseal-verify without std; fails on a duplicate panic_impl if std sneaks in)"
+cargo build --locked --manifest-path probe/no-std/Cargo.toml --release
+
+echo "all tests passed"
