@@ -1,1 +1,312 @@
-//! (in progress)
+//! Signed update bundles: a SUIT envelope (draft-ietf-suit-manifest, CBOR tag
+//! 107) authenticated by COSE_Sign1 (RFC 9052) with Ed25519, carrying the
+//! patch as an integrated payload.
+//!
+//! The types follow the order of the checks; each stage can only be reached
+//! through the previous one:
+//!
+//! ```text
+//! &[u8] ─Bundle::decode─► Bundle ─authenticate(trusted keys)─► Authenticated
+//!       ─approve(&Policy)─► Approved ─checked_payload()─► patch bytes (digest checked)
+//! ```
+//!
+//! Decoding is strict (see the `cbor` submodule: deterministic encoding only,
+//! no duplicate or unsorted keys, no indefinite lengths, no trailing bytes,
+//! bounded nesting and sizes) and the manifest must have exactly the shape
+//! deltaseal emits. `docs/format.md` ("Bundle format") is the byte-level
+//! description.
+//!
+//! ```
+//! use deltaseal_verify::bundle::{Bundle, DecodeError};
+//! // Not a SUIT envelope (tag 107) at all:
+//! assert_eq!(Bundle::decode(&[0xa0]).err(), Some(DecodeError::UnexpectedType));
+//! ```
+
+pub mod cbor;
+pub mod cose;
+pub mod manifest;
+pub mod policy;
+
+use alloc::vec::Vec;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use cbor::{Key, Reader};
+use cose::Sign1;
+pub use cose::sig_structure;
+use manifest::labels::{ENV_AUTH, ENV_MANIFEST, TAG_ENVELOPE};
+pub use manifest::{ImageRef, Manifest, PatchRef};
+pub use policy::{Approved, Policy, PolicyError};
+
+/// Most COSE_Sign1 blocks (signers) accepted in one bundle.
+pub const MAX_SIGNATURES: usize = 8;
+/// Largest encoded COSE_Sign1 accepted.
+pub const MAX_SIGN1: usize = 256;
+/// Largest authentication wrapper accepted (bytes inside its bstr).
+pub const MAX_AUTH: usize = 4096;
+
+/// Why bundle bytes were refused before any signature was looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ends inside a data item.
+    #[error("bundle is truncated")]
+    Truncated,
+    /// Bytes follow the last data item.
+    #[error("trailing bytes after the bundle")]
+    TrailingBytes,
+    /// An integer, length or tag is not in its shortest form.
+    #[error("non-canonical cbor encoding")]
+    NonCanonical,
+    /// An indefinite-length string, array or map.
+    #[error("indefinite-length cbor item")]
+    IndefiniteLength,
+    /// Reserved CBOR encodings or invalid UTF-8 text.
+    #[error("malformed cbor")]
+    Malformed,
+    /// A data item of the wrong CBOR type (including floats).
+    #[error("unexpected cbor type")]
+    UnexpectedType,
+    /// A value out of the accepted range or of the wrong length.
+    #[error("unexpected value")]
+    UnexpectedValue,
+    /// A length or count over the declared limits.
+    #[error("item exceeds a size limit")]
+    TooLarge,
+    /// A map key appears twice.
+    #[error("duplicate map key")]
+    DuplicateKey,
+    /// Map keys are not in deterministic (bytewise ascending) order.
+    #[error("map keys not in canonical order")]
+    UnsortedKeys,
+    /// Nesting deeper than [`cbor::MAX_DEPTH`].
+    #[error("cbor nesting too deep")]
+    NestingTooDeep,
+    /// Not tagged as a SUIT envelope (107) or COSE_Sign1 (18).
+    #[error("wrong cbor tag")]
+    WrongTag,
+    /// A map key the format does not define at that place.
+    #[error("unexpected field")]
+    UnexpectedField,
+    /// A required field is absent.
+    #[error("missing field")]
+    MissingField,
+    /// The manifest is not of the one shape deltaseal accepts.
+    #[error("unsupported manifest structure")]
+    UnsupportedManifest,
+    /// Manifest version other than 1.
+    #[error("unsupported manifest version")]
+    UnsupportedVersion,
+    /// A digest or signature algorithm other than SHA-256 / EdDSA / Ed25519.
+    #[error("unsupported algorithm")]
+    UnsupportedAlgorithm,
+    /// A COSE header parameter deltaseal does not accept there.
+    #[error("unsupported cose header")]
+    UnsupportedHeader,
+    /// A COSE `crit` header: deltaseal understands no critical extension.
+    #[error("unknown critical cose header")]
+    UnknownCriticalHeader,
+}
+
+/// Why a bundle was not accepted as authentic.
+///
+/// Deliberately says nothing about which key or which step of the maths
+/// failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignatureError {
+    /// The bundle carries no COSE_Sign1 at all.
+    #[error("bundle is not signed")]
+    NoSignatures,
+    /// The SUIT digest in the authentication wrapper does not match the manifest.
+    #[error("manifest digest mismatch")]
+    ManifestDigestMismatch,
+    /// No signature verifies under any trusted key.
+    #[error("no valid signature by a trusted key")]
+    NoTrustedSignature,
+}
+
+/// The key id deltaseal puts in COSE headers: the first 16 bytes of
+/// SHA-256 over the raw 32-byte Ed25519 public key.
+pub fn kid(key: &VerifyingKey) -> [u8; 16] {
+    let d = sha256(key.as_bytes());
+    let mut out = [0u8; 16];
+    for (o, i) in out.iter_mut().zip(d.iter()) {
+        *o = *i;
+    }
+    out
+}
+
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// A strictly decoded, not yet authenticated bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle<'a> {
+    manifest: Manifest,
+    /// SHA-256 over the manifest bstr, header included.
+    manifest_digest: [u8; 32],
+    /// The digest the authentication wrapper claims.
+    claimed_digest: [u8; 32],
+    /// The encoded SUIT_Digest (the detached COSE payload).
+    suit_digest: &'a [u8],
+    signatures: Vec<Sign1<'a>>,
+    payload: Option<&'a [u8]>,
+}
+
+impl<'a> Bundle<'a> {
+    /// Strictly decodes a tagged SUIT envelope. Checks structure only: no
+    /// signature and no payload digest is looked at yet.
+    pub fn decode(bytes: &'a [u8]) -> Result<Bundle<'a>, DecodeError> {
+        let mut r = Reader::new(bytes);
+        if r.peek_major()? != 6 {
+            return Err(DecodeError::UnexpectedType);
+        }
+        if r.tag()? != TAG_ENVELOPE {
+            return Err(DecodeError::WrongTag);
+        }
+        let n = r.map(3)?;
+        let mut prev = None;
+        let mut auth = None;
+        let mut manifest_bstr = None;
+        let mut payload = None;
+        for _ in 0..n {
+            let (key, raw) = r.key(prev)?;
+            prev = Some(raw);
+            match key {
+                Key::Int(ENV_AUTH) => auth = Some(r.bytes(MAX_AUTH)?),
+                Key::Int(ENV_MANIFEST) => {
+                    let start = r.position();
+                    let inner = r.bytes(manifest::MAX_MANIFEST)?;
+                    let whole = bytes
+                        .get(start..r.position())
+                        .ok_or(DecodeError::Malformed)?;
+                    manifest_bstr = Some((whole, inner));
+                }
+                Key::Text(name) => payload = Some((name, r.bytes(usize::MAX)?)),
+                Key::Int(_) => return Err(DecodeError::UnexpectedField),
+            }
+        }
+        r.finish()?;
+        let auth = auth.ok_or(DecodeError::MissingField)?;
+        let (manifest_whole, manifest_inner) = manifest_bstr.ok_or(DecodeError::MissingField)?;
+        let manifest = Manifest::decode(manifest_inner)?;
+        let payload = match payload {
+            Some((name, bytes)) if name == manifest.payload_uri => Some(bytes),
+            Some(_) => return Err(DecodeError::UnexpectedField),
+            None => None,
+        };
+
+        // Authentication wrapper: [ <<SUIT_Digest>>, * <<COSE_Sign1_Tagged>> ]
+        let mut a = Reader::new(auth);
+        let n = a.array(MAX_SIGNATURES.saturating_add(1))?;
+        if n == 0 {
+            return Err(DecodeError::MissingField);
+        }
+        let suit_digest = a.bytes(64)?;
+        let claimed_digest = manifest::decode_suit_digest(suit_digest)?;
+        let mut signatures = Vec::with_capacity(n.saturating_sub(1));
+        for _ in 1..n {
+            signatures.push(Sign1::decode(a.bytes(MAX_SIGN1)?)?);
+        }
+        a.finish()?;
+
+        Ok(Bundle {
+            manifest,
+            manifest_digest: sha256(manifest_whole),
+            claimed_digest,
+            suit_digest,
+            signatures,
+            payload,
+        })
+    }
+
+    /// The decoded manifest. Not authenticated yet: only for display.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The integrated patch bytes, unchecked.
+    pub fn payload(&self) -> Option<&'a [u8]> {
+        self.payload
+    }
+
+    /// The key id of each COSE_Sign1, in order (`None` where absent).
+    pub fn signer_kids(&self) -> impl Iterator<Item = Option<[u8; 16]>> + '_ {
+        self.signatures.iter().map(|s| s.kid)
+    }
+
+    /// Checks that at least one signature verifies (Ed25519, `verify_strict`)
+    /// under one of the `trusted` keys. Weak (small-order) trusted keys are
+    /// ignored. A signature with a kid is only tried against the key with
+    /// that kid.
+    pub fn authenticate(
+        self,
+        trusted: &[VerifyingKey],
+    ) -> Result<Authenticated<'a>, SignatureError> {
+        if self.signatures.is_empty() {
+            return Err(SignatureError::NoSignatures);
+        }
+        if self.manifest_digest != self.claimed_digest {
+            return Err(SignatureError::ManifestDigestMismatch);
+        }
+        let mut verified_kids = Vec::new();
+        for sig in &self.signatures {
+            let tbs = sig_structure(sig.protected, self.suit_digest);
+            let signature = Signature::from_bytes(&sig.signature);
+            for key in trusted.iter().filter(|k| !k.is_weak()) {
+                let key_kid = kid(key);
+                if sig.kid.is_some_and(|k| k != key_kid) {
+                    continue;
+                }
+                if key.verify_strict(&tbs, &signature).is_ok() {
+                    if !verified_kids.contains(&key_kid) {
+                        verified_kids.push(key_kid);
+                    }
+                    break;
+                }
+            }
+        }
+        if verified_kids.is_empty() {
+            return Err(SignatureError::NoTrustedSignature);
+        }
+        Ok(Authenticated {
+            manifest: self.manifest,
+            payload: self.payload,
+            verified_kids,
+        })
+    }
+}
+
+/// A bundle whose manifest is signed by at least one trusted key.
+#[derive(Debug, Clone)]
+pub struct Authenticated<'a> {
+    manifest: Manifest,
+    payload: Option<&'a [u8]>,
+    verified_kids: Vec<[u8; 16]>,
+}
+
+impl<'a> Authenticated<'a> {
+    /// The authenticated manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The integrated patch bytes, not yet checked against the manifest.
+    pub fn payload(&self) -> Option<&'a [u8]> {
+        self.payload
+    }
+
+    /// Key ids of the distinct trusted keys whose signatures verified.
+    pub fn verified_kids(&self) -> &[[u8; 16]] {
+        &self.verified_kids
+    }
+
+    /// Applies the device policy (rollback, vendor, class).
+    pub fn approve(self, policy: &Policy) -> Result<Approved<'a>, PolicyError> {
+        policy.check(&self.manifest)?;
+        Ok(Approved::new(self.manifest, self.payload))
+    }
+}
