@@ -1,1 +1,117 @@
-//! placeholder
+//! The deltaseal delta engine: suffix-array matching and chunked patch encoding.
+//!
+//! [`diff`] turns an old and a new image into a patch in the v1 format that
+//! `deltaseal_verify::patch` reads (spec: `docs/format.md`). It does not sign
+//! anything and does no I/O: callers hand it two byte slices.
+//!
+//! ```text
+//! old ─► suffix array (libsais, once, shared read-only)
+//! new ─► chunks ─► per chunk, in parallel: bsdiff matching ─► ctrl/diff/extra streams
+//!                                            ─► zstd per stream ─► chunk body
+//! header + chunk table + bodies ─► patch
+//! ```
+//!
+//! Output is deterministic: the same inputs and options give the same bytes,
+//! whatever the thread count.
+//!
+//! ```
+//! use deltaseal_diff::{diff, DiffOptions};
+//! use deltaseal_verify::patch::{apply_to_vec, Limits};
+//!
+//! let old = b"hello old world, hello old world".to_vec();
+//! let new = b"hello new world, hello new world!".to_vec();
+//! let patch = diff(&old, &new, &DiffOptions::default())?;
+//! assert_eq!(apply_to_vec(&old, &patch, &Limits::default())?, new);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Modules
+//! - `sa`: suffix array construction (i32 indices below 2 GiB, i64 above).
+//! - `matcher`: bsdiff-style matching of one new-image chunk against old.
+//! - `encode`: varint control stream, per-stream compression, patch assembly.
+
+mod encode;
+mod matcher;
+mod sa;
+
+pub use deltaseal_verify::patch::Codec;
+pub use encode::{diff, diff_with_codec};
+
+/// Compression effort.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Level {
+    /// zstd level 3: quick, larger patches.
+    Fast,
+    /// zstd level 19.
+    #[default]
+    Default,
+    /// zstd level 22 (ultra): smallest patches with zstd.
+    Max,
+}
+
+impl Level {
+    /// zstd compression level used for this effort.
+    pub fn zstd_level(self) -> i32 {
+        match self {
+            Level::Fast => 3,
+            Level::Default => 19,
+            Level::Max => 22,
+        }
+    }
+}
+
+/// Options for [`diff`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiffOptions {
+    /// Compression effort.
+    pub level: Level,
+    /// Worker threads for matching and compression (0 is treated as 1).
+    /// Does not change the output.
+    pub threads: usize,
+    /// Output bytes per chunk; bounds apply memory (about 5 × chunk size for zstd).
+    pub chunk_size: u32,
+}
+
+impl Default for DiffOptions {
+    /// Default level, all available cores, 1 MiB chunks.
+    fn default() -> Self {
+        DiffOptions {
+            level: Level::Default,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            chunk_size: deltaseal_verify::patch::DEFAULT_CHUNK_SIZE,
+        }
+    }
+}
+
+/// Why a patch could not be built.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum DiffError {
+    /// `chunk_size` is zero.
+    #[error("chunk size must be at least 1")]
+    ZeroChunkSize,
+    /// The new image needs more than `u32::MAX` chunks at this chunk size.
+    #[error("too many chunks ({chunks}); use a larger chunk size")]
+    TooManyChunks {
+        /// Chunks needed.
+        chunks: u64,
+    },
+    /// The old image is too large for the suffix array on this platform.
+    #[error("old image too large ({size} bytes)")]
+    OldTooLarge {
+        /// Old image size.
+        size: u64,
+    },
+    /// Suffix array construction failed.
+    #[error("suffix array construction failed: {reason}")]
+    SuffixArray {
+        /// libsais failure kind.
+        reason: &'static str,
+    },
+    /// A stream failed to compress.
+    #[error("compression failed")]
+    Compress(#[source] std::io::Error),
+    /// A worker thread panicked.
+    #[error("worker thread panicked")]
+    Worker,
+}

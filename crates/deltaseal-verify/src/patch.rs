@@ -1,1 +1,271 @@
-//! (in progress)
+//! Patch format v1: header and chunk table decoding, and streaming apply.
+//!
+//! A patch turns an *old* image into a *new* one. It is cut into independent
+//! chunks: chunk `i` produces `new[i * chunk_size .. min((i + 1) * chunk_size, new_size)]`
+//! from random reads of the old image, so chunks can be applied in parallel or
+//! resumed at a chunk boundary. The byte-level layout is specified in
+//! `docs/format.md` ("Patch format v1"); this module is its reference reader.
+//!
+//! ```text
+//! [header 112 B][chunk table: 72 B per chunk][chunk 0 body][chunk 1 body]...
+//! ```
+//!
+//! Authentication: [`index_digest`] (SHA-256 of header + chunk table) goes in the
+//! signed manifest. The table holds every chunk's stored-bytes digest, so the
+//! applier checks each chunk body against the table *before* parsing it.
+//!
+//! ```
+//! use deltaseal_verify::patch::{apply_to_vec, Limits, PatchHeader};
+//! # fn demo(old: &[u8], patch: &[u8]) -> Result<(), deltaseal_verify::patch::PatchError> {
+//! let limits = Limits::default();
+//! let header = PatchHeader::decode(patch, &limits)?;
+//! println!("needs {} bytes of decoder memory", header.decoder_memory);
+//! let new = apply_to_vec(old, patch, &limits)?;
+//! assert_eq!(new.len() as u64, header.new_size);
+//! # Ok(()) }
+//! ```
+
+use alloc::vec::Vec;
+
+mod apply;
+mod header;
+#[cfg(test)]
+mod tests;
+
+pub use apply::{ApplySummary, ImageIoError, ImageSink, OldImage, SliceImage, apply, apply_to_vec};
+pub use header::{
+    CHUNK_BODY_HEADER_LEN, CHUNK_ENTRY_LEN, ChunkBodyHeader, ChunkEntry, HEADER_LEN, PatchHeader,
+    chunk_memory, index_digest,
+};
+
+/// The 8 magic bytes every v1 patch starts with.
+pub const MAGIC: [u8; 8] = *b"DSLPATCH";
+
+/// The only format version this reader accepts.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// Default chunk size chosen by writers: 1 MiB, which keeps apply memory
+/// around 5.3 MiB whatever the image size (see [`chunk_memory`]).
+pub const DEFAULT_CHUNK_SIZE: u32 = 1 << 20;
+
+/// Fixed allowance for the zstd decoder's own tables and block buffers, counted
+/// in [`chunk_memory`] for every chunk of a zstd patch.
+pub const ZSTD_DECODER_OVERHEAD: u64 = 256 * 1024;
+
+/// Compression codec of every stream in every chunk of a patch.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// Streams are stored as-is (id 0).
+    None,
+    /// Streams are single zstd frames (RFC 8878), id 1, unless stored (see format.md).
+    Zstd,
+}
+
+impl Codec {
+    /// Wire id of the codec (id 2 is reserved for xz/LZMA).
+    pub fn id(self) -> u8 {
+        match self {
+            Codec::None => 0,
+            Codec::Zstd => 1,
+        }
+    }
+
+    /// Codec for a wire id, or `None` if this reader does not know it.
+    pub fn from_id(id: u8) -> Option<Codec> {
+        match id {
+            0 => Some(Codec::None),
+            1 => Some(Codec::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// Resource limits the applier enforces before doing any work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted declared new image size in bytes.
+    pub max_new_size: u64,
+    /// Largest accepted declared old image size in bytes.
+    pub max_old_size: u64,
+    /// Largest accepted declared decoder memory (`PatchHeader::decoder_memory`).
+    pub max_decoder_memory: u64,
+    /// Largest accepted chunk count (bounds the chunk table allocation).
+    pub max_chunks: u32,
+    /// Largest accepted chunk size.
+    pub max_chunk_size: u32,
+}
+
+impl Default for Limits {
+    /// Host-friendly limits: images up to 2^40 bytes, 64 MiB of decoder
+    /// memory, chunks up to 16 MiB, up to 2^24 chunks.
+    fn default() -> Self {
+        Limits {
+            max_new_size: 1 << 40,
+            max_old_size: 1 << 40,
+            max_decoder_memory: 64 << 20,
+            max_chunks: 1 << 24,
+            max_chunk_size: 16 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// Limits for a small device: images up to 16 MiB, chunks up to 16 KiB,
+    /// at most 256 KiB of decoder memory. Patches must be written with a
+    /// matching chunk size (and usually `Codec::None` or small zstd windows).
+    pub fn mcu() -> Self {
+        Limits {
+            max_new_size: 16 << 20,
+            max_old_size: 16 << 20,
+            max_decoder_memory: 256 << 10,
+            max_chunks: 4096,
+            max_chunk_size: 16 << 10,
+        }
+    }
+}
+
+/// Why a patch was rejected. Every variant is a hard failure; nothing has been
+/// written for errors raised before the first chunk is applied.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PatchError {
+    /// The patch does not start with [`MAGIC`].
+    #[error("not a deltaseal patch (bad magic)")]
+    BadMagic,
+    /// The format version is not [`FORMAT_VERSION`].
+    #[error("unsupported patch format version {found}")]
+    UnsupportedVersion {
+        /// Version found in the header.
+        found: u16,
+    },
+    /// The codec id is unknown to this reader.
+    #[error("unknown codec id {id}")]
+    UnknownCodec {
+        /// Codec id found in the header.
+        id: u8,
+    },
+    /// A reserved header field is not zero.
+    #[error("reserved header field is not zero")]
+    ReservedNotZero,
+    /// The patch ends inside the header or chunk table.
+    #[error("patch is truncated")]
+    Truncated,
+    /// Chunk bodies do not add up to exactly the bytes after the chunk table.
+    #[error("chunk bodies do not match the patch length")]
+    BodyLengthMismatch,
+    /// `chunk_size` is zero or over `limits.max_chunk_size`.
+    #[error("invalid chunk size {chunk_size}")]
+    BadChunkSize {
+        /// Declared chunk size.
+        chunk_size: u32,
+    },
+    /// The chunk count is not `ceil(new_size / chunk_size)`.
+    #[error("chunk count {found} does not match new size (expected {expected})")]
+    ChunkCountMismatch {
+        /// Declared chunk count.
+        found: u32,
+        /// Count implied by `new_size` and `chunk_size`.
+        expected: u64,
+    },
+    /// More chunks than `limits.max_chunks`.
+    #[error("too many chunks: {count} (limit {limit})")]
+    TooManyChunks {
+        /// Declared chunk count.
+        count: u32,
+        /// Configured limit.
+        limit: u32,
+    },
+    /// The declared new or old size is over the limits.
+    #[error("declared image size over the limit")]
+    OutputTooLarge,
+    /// The header declares more decoder memory than the limit allows.
+    #[error("declared decoder memory {declared} over the limit {limit}")]
+    DecoderMemoryOverLimit {
+        /// Declared decoder memory in bytes.
+        declared: u64,
+        /// Configured limit in bytes.
+        limit: u64,
+    },
+    /// A chunk needs more memory than the header declared.
+    #[error("chunk {chunk} needs more memory than declared")]
+    ChunkMemoryOverDeclared {
+        /// Chunk index.
+        chunk: u32,
+    },
+    /// The old image has the wrong size or digest.
+    #[error("old image does not match the patch (size or digest)")]
+    OldImageMismatch,
+    /// A chunk's stored bytes do not match the digest in the chunk table.
+    #[error("chunk {chunk} stored digest mismatch")]
+    ChunkDigestMismatch {
+        /// Chunk index.
+        chunk: u32,
+    },
+    /// A chunk body is malformed (bad stream lengths, trailing bytes).
+    #[error("chunk {chunk} is malformed")]
+    MalformedChunk {
+        /// Chunk index.
+        chunk: u32,
+    },
+    /// A stream of a chunk failed to decompress to exactly its declared length.
+    #[error("chunk {chunk} failed to decompress")]
+    Decompress {
+        /// Chunk index.
+        chunk: u32,
+    },
+    /// A control triple is malformed (bad varint, arithmetic overflow).
+    #[error("chunk {chunk} has a malformed control stream")]
+    BadControl {
+        /// Chunk index.
+        chunk: u32,
+    },
+    /// The control stream would read outside the old image.
+    #[error("chunk {chunk} reads outside the old image")]
+    OldReadOutOfBounds {
+        /// Chunk index.
+        chunk: u32,
+    },
+    /// The control stream would write past the chunk's output.
+    #[error("chunk {chunk} overruns its output")]
+    OutputOverrun {
+        /// Chunk index.
+        chunk: u32,
+    },
+    /// The chunk ended before producing all its output or consuming all its streams.
+    #[error("chunk {chunk} ends early or leaves unused data")]
+    ChunkIncomplete {
+        /// Chunk index.
+        chunk: u32,
+    },
+    /// A chunk's output does not match its digest in the chunk table.
+    #[error("chunk {chunk} output digest mismatch")]
+    OutputDigestMismatch {
+        /// Chunk index.
+        chunk: u32,
+    },
+    /// The whole new image does not match the declared digest.
+    #[error("new image digest mismatch")]
+    NewImageMismatch,
+    /// Reading the old image or writing the new one failed.
+    #[error("image i/o failed")]
+    Io(#[source] ImageIoError),
+    /// A buffer of the declared size could not be allocated.
+    #[error("out of memory")]
+    OutOfMemory,
+}
+
+impl From<ImageIoError> for PatchError {
+    fn from(e: ImageIoError) -> Self {
+        PatchError::Io(e)
+    }
+}
+
+/// Try to allocate a zeroed buffer of `len` bytes without aborting on failure.
+pub(crate) fn try_zeroed(len: usize) -> Result<Vec<u8>, PatchError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| PatchError::OutOfMemory)?;
+    v.resize(len, 0);
+    Ok(v)
+}

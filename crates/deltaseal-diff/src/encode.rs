@@ -1,0 +1,219 @@
+//! Chunk bodies (varint control, diff and extra streams, compression) and
+//! patch assembly.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use deltaseal_verify::digest::sha256;
+use deltaseal_verify::patch::{ChunkBodyHeader, ChunkEntry, Codec, PatchHeader, chunk_memory};
+
+use crate::matcher::{ChunkMatch, match_chunk};
+use crate::sa::SuffixArray;
+use crate::{DiffError, DiffOptions};
+
+/// Build a zstd patch turning `old` into `new`; returns the whole patch.
+pub fn diff(old: &[u8], new: &[u8], opts: &DiffOptions) -> Result<Vec<u8>, DiffError> {
+    diff_with_codec(old, new, opts, Codec::Zstd)
+}
+
+/// Like [`diff`], with an explicit codec (`Codec::None` stores streams raw,
+/// for appliers without a zstd decoder).
+pub fn diff_with_codec(
+    old: &[u8],
+    new: &[u8],
+    opts: &DiffOptions,
+    codec: Codec,
+) -> Result<Vec<u8>, DiffError> {
+    if opts.chunk_size == 0 {
+        return Err(DiffError::ZeroChunkSize);
+    }
+    let cs = opts.chunk_size as usize;
+    let count = new.len().div_ceil(cs);
+    if u32::try_from(count).is_err() {
+        return Err(DiffError::TooManyChunks {
+            chunks: count as u64,
+        });
+    }
+    let sa = if count == 0 {
+        SuffixArray::I32(Vec::new())
+    } else {
+        SuffixArray::build(old)?
+    };
+
+    let threads = opts.threads.clamp(1, count.max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Encoded, DiffError>>>> =
+        Mutex::new((0..count).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut z = None;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        break;
+                    }
+                    let start = i * cs;
+                    let end = (start + cs).min(new.len());
+                    let r = encode_chunk(old, new, &sa, start, end, codec, opts, &mut z);
+                    let failed = r.is_err();
+                    if let Ok(mut g) = results.lock() {
+                        g[i] = Some(r);
+                    }
+                    if failed {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().map_err(|_| DiffError::Worker)?;
+
+    let mut chunks = Vec::with_capacity(count);
+    let mut bodies = Vec::with_capacity(count);
+    let mut decoder_memory = 0u64;
+    for r in results {
+        let e = r.ok_or(DiffError::Worker)??;
+        decoder_memory = decoder_memory.max(e.memory);
+        chunks.push(e.entry);
+        bodies.push(e.body);
+    }
+    let header = PatchHeader {
+        codec,
+        old_size: old.len() as u64,
+        old_digest: sha256(old),
+        new_size: new.len() as u64,
+        new_digest: sha256(new),
+        chunk_size: opts.chunk_size,
+        decoder_memory,
+        chunks,
+    };
+    let mut patch = header.encode();
+    for b in bodies {
+        patch.extend_from_slice(&b);
+    }
+    Ok(patch)
+}
+
+struct Encoded {
+    entry: ChunkEntry,
+    body: Vec<u8>,
+    memory: u64,
+}
+
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+pub(crate) fn put_svarint(out: &mut Vec<u8>, v: i64) {
+    put_varint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
+/// Raw streams of one chunk.
+struct Streams {
+    ctrl: Vec<u8>,
+    diff: Vec<u8>,
+    extra: Vec<u8>,
+}
+
+fn streams(old: &[u8], chunk_new: &[u8], m: &ChunkMatch) -> Streams {
+    let mut s = Streams {
+        ctrl: Vec::new(),
+        diff: Vec::new(),
+        extra: Vec::new(),
+    };
+    let mut pos = m.old_offset as i64;
+    let mut o = 0usize;
+    for op in &m.ops {
+        put_varint(&mut s.ctrl, op.add as u64);
+        put_varint(&mut s.ctrl, op.extra as u64);
+        put_svarint(&mut s.ctrl, op.seek);
+        let p = pos as usize;
+        s.diff.extend(
+            chunk_new[o..o + op.add]
+                .iter()
+                .zip(&old[p..p + op.add])
+                .map(|(n, o)| n.wrapping_sub(*o)),
+        );
+        o += op.add;
+        s.extra.extend_from_slice(&chunk_new[o..o + op.extra]);
+        o += op.extra;
+        pos += op.add as i64 + op.seek;
+    }
+    debug_assert_eq!(o, chunk_new.len());
+    s
+}
+
+type Compressor = zstd::bulk::Compressor<'static>;
+
+fn compress(
+    codec: Codec,
+    level: i32,
+    z: &mut Option<Compressor>,
+    raw: &[u8],
+) -> Result<Vec<u8>, DiffError> {
+    if codec == Codec::None || raw.is_empty() {
+        return Ok(raw.to_vec());
+    }
+    let c = match z {
+        Some(c) => c,
+        None => z.insert(Compressor::new(level).map_err(DiffError::Compress)?),
+    };
+    let packed = c.compress(raw).map_err(DiffError::Compress)?;
+    // Stored when compression does not strictly help (stored_len == len means raw).
+    Ok(if packed.len() < raw.len() {
+        packed
+    } else {
+        raw.to_vec()
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn encode_chunk(
+    old: &[u8],
+    new: &[u8],
+    sa: &SuffixArray,
+    start: usize,
+    end: usize,
+    codec: Codec,
+    opts: &DiffOptions,
+    z: &mut Option<Compressor>,
+) -> Result<Encoded, DiffError> {
+    let m = match_chunk(old, new, sa, start, end);
+    let chunk_new = &new[start..end];
+    let raw = streams(old, chunk_new, &m);
+    let level = opts.level.zstd_level();
+    let ctrl = compress(codec, level, z, &raw.ctrl)?;
+    let diff = compress(codec, level, z, &raw.diff)?;
+    let extra = compress(codec, level, z, &raw.extra)?;
+    let too_big = |n: usize| {
+        u32::try_from(n).map_err(|_| DiffError::TooManyChunks { chunks: n as u64 })
+    };
+    let bh = ChunkBodyHeader {
+        old_offset: m.old_offset as u64,
+        ctrl_len: too_big(raw.ctrl.len())?,
+        ctrl_stored: too_big(ctrl.len())?,
+        diff_len: too_big(raw.diff.len())?,
+        diff_stored: too_big(diff.len())?,
+        extra_len: too_big(raw.extra.len())?,
+        extra_stored: too_big(extra.len())?,
+    };
+    let mut body = bh.encode().to_vec();
+    body.extend_from_slice(&ctrl);
+    body.extend_from_slice(&diff);
+    body.extend_from_slice(&extra);
+    let memory = chunk_memory(codec, chunk_new.len() as u64, &bh).unwrap_or(u64::MAX);
+    Ok(Encoded {
+        entry: ChunkEntry {
+            stored_len: body.len() as u64,
+            stored_digest: sha256(&body),
+            output_digest: sha256(chunk_new),
+        },
+        body,
+        memory,
+    })
+}

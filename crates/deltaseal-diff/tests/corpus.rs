@@ -1,0 +1,64 @@
+//! Corpus round trips: diff (default level, 2 threads), apply, compare, and
+//! print `pair old new patch %`. Pairs come from `$CORPUS_DIR` (default
+//! `<workspace>/../corpus-data`); missing pairs are skipped with a message.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use deltaseal_diff::{DiffOptions, Level, diff};
+use deltaseal_verify::patch::{Limits, apply_to_vec};
+
+const PAIRS: [&str; 5] = [
+    "mcu-moondancer",
+    "mcu-cityhub",
+    "uefi-ovmf",
+    "exe-ruff",
+    "kernel-vmlinux",
+];
+
+fn corpus_dir() -> PathBuf {
+    match std::env::var_os("CORPUS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../corpus-data"),
+    }
+}
+
+fn level() -> Level {
+    match std::env::var("DELTASEAL_LEVEL").as_deref() {
+        Ok("fast") => Level::Fast,
+        Ok("max") => Level::Max,
+        _ => Level::Default,
+    }
+}
+
+#[test]
+fn corpus_round_trips() {
+    let dir = corpus_dir();
+    for pair in PAIRS {
+        let d = dir.join(pair);
+        let (Ok(old), Ok(new)) = (std::fs::read(d.join("old.bin")), std::fs::read(d.join("new.bin")))
+        else {
+            eprintln!("SKIP: corpus pair {pair} not found; run ../shared/corpus/fetch.sh");
+            continue;
+        };
+        let opts = DiffOptions {
+            level: level(),
+            threads: 2,
+            ..DiffOptions::default()
+        };
+        let t = Instant::now();
+        let patch = diff(&old, &new, &opts).expect("diff");
+        let diff_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let out = apply_to_vec(&old, &patch, &Limits::default()).expect("apply");
+        let apply_s = t.elapsed().as_secs_f64();
+        assert!(out == new, "{pair}: applied output differs from new.bin");
+        println!(
+            "{pair} {} {} {} {:.2}% diff {diff_s:.2}s apply {apply_s:.3}s",
+            old.len(),
+            new.len(),
+            patch.len(),
+            100.0 * patch.len() as f64 / new.len().max(1) as f64
+        );
+    }
+}

@@ -1,0 +1,419 @@
+//! Streaming apply: old image reads, chunk by chunk, sequential sink writes.
+
+use alloc::vec::Vec;
+
+use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+use ruzstd::io::Read as _;
+use sha2::Digest as _;
+
+use super::header::{CHUNK_BODY_HEADER_LEN, ChunkBodyHeader, chunk_memory, zstd_window_limit};
+use super::{Codec, Limits, PatchError, PatchHeader, try_zeroed};
+use crate::digest::{Sha256, sha256};
+
+/// Failure reported by an [`OldImage`] or [`ImageSink`] implementation.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ImageIoError {
+    /// A read was requested outside the image.
+    #[error("read outside the image")]
+    OutOfBounds,
+    /// The storage failed to read.
+    #[error("read failed")]
+    Read,
+    /// The storage failed to write (or is full).
+    #[error("write failed")]
+    Write,
+}
+
+/// Random-access reads of the old image (flash, file, memory).
+pub trait OldImage {
+    /// Size of the image in bytes.
+    fn len(&self) -> u64;
+    /// True if the image is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Fill `buf` with the bytes at `offset..offset + buf.len()`.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), ImageIoError>;
+}
+
+/// Sequential writes of the new image.
+pub trait ImageSink {
+    /// Append `buf` to the output.
+    fn write(&mut self, buf: &[u8]) -> Result<(), ImageIoError>;
+}
+
+fn slice_read_at(data: &[u8], offset: u64, buf: &mut [u8]) -> Result<(), ImageIoError> {
+    let start = usize::try_from(offset).map_err(|_| ImageIoError::OutOfBounds)?;
+    let end = start
+        .checked_add(buf.len())
+        .ok_or(ImageIoError::OutOfBounds)?;
+    let src = data.get(start..end).ok_or(ImageIoError::OutOfBounds)?;
+    buf.copy_from_slice(src);
+    Ok(())
+}
+
+impl OldImage for &[u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), ImageIoError> {
+        slice_read_at(self, offset, buf)
+    }
+}
+
+/// An in-memory old image.
+#[derive(Clone, Copy, Debug)]
+pub struct SliceImage<'a>(pub &'a [u8]);
+
+impl OldImage for SliceImage<'_> {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), ImageIoError> {
+        slice_read_at(self.0, offset, buf)
+    }
+}
+
+impl ImageSink for Vec<u8> {
+    fn write(&mut self, buf: &[u8]) -> Result<(), ImageIoError> {
+        self.try_reserve(buf.len())
+            .map_err(|_| ImageIoError::Write)?;
+        self.extend_from_slice(buf);
+        Ok(())
+    }
+}
+
+/// What a successful [`apply`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApplySummary {
+    /// Bytes written to the sink (= declared new size).
+    pub new_size: u64,
+    /// Chunks applied.
+    pub chunks: u32,
+    /// Memory the patch declared it needs.
+    pub decoder_memory: u64,
+}
+
+/// Apply `patch` to `old`, writing the new image to `sink`.
+///
+/// Checks old size + old digest first (refusing the wrong old image before
+/// writing anything), then per chunk: stored digest before parsing, bounds on
+/// every length, output digest after (a chunk is written only once its output
+/// digest matched); finally size + new digest.
+pub fn apply<O: OldImage + ?Sized, S: ImageSink + ?Sized>(
+    old: &mut O,
+    patch: &[u8],
+    sink: &mut S,
+    limits: &Limits,
+) -> Result<ApplySummary, PatchError> {
+    let header = PatchHeader::decode(patch, limits)?;
+    check_old(old, &header)?;
+
+    let mut body_off = header.encoded_len();
+    let mut state = ChunkState::default();
+    let mut new_hash = Sha256::new();
+    let mut written: u64 = 0;
+    let mut index: u32 = 0;
+    for entry in &header.chunks {
+        let stored = usize::try_from(entry.stored_len).map_err(|_| PatchError::Truncated)?;
+        let end = body_off
+            .checked_add(stored)
+            .ok_or(PatchError::Truncated)?;
+        let body = patch.get(body_off..end).ok_or(PatchError::Truncated)?;
+        body_off = end;
+        if sha256(body) != entry.stored_digest {
+            return Err(PatchError::ChunkDigestMismatch { chunk: index });
+        }
+        let out_len = header
+            .chunk_output_len(index)
+            .ok_or(PatchError::MalformedChunk { chunk: index })?;
+        let out = state.run(&header, index, body, out_len, old)?;
+        if sha256(out) != entry.output_digest {
+            return Err(PatchError::OutputDigestMismatch { chunk: index });
+        }
+        new_hash.update(&*out);
+        sink.write(out)?;
+        written = written.checked_add(out_len).ok_or(PatchError::OutputTooLarge)?;
+        index = index.checked_add(1).ok_or(PatchError::TooManyChunks {
+            count: u32::MAX,
+            limit: limits.max_chunks,
+        })?;
+    }
+    let digest: [u8; 32] = new_hash.finalize().into();
+    if written != header.new_size || digest != header.new_digest {
+        return Err(PatchError::NewImageMismatch);
+    }
+    Ok(ApplySummary {
+        new_size: written,
+        chunks: index,
+        decoder_memory: header.decoder_memory,
+    })
+}
+
+/// Apply `patch` to an in-memory `old` image and return the new image.
+pub fn apply_to_vec(old: &[u8], patch: &[u8], limits: &Limits) -> Result<Vec<u8>, PatchError> {
+    let mut out = Vec::new();
+    let mut img = SliceImage(old);
+    apply(&mut img, patch, &mut out, limits)?;
+    Ok(out)
+}
+
+fn check_old<O: OldImage + ?Sized>(old: &mut O, header: &PatchHeader) -> Result<(), PatchError> {
+    if old.len() != header.old_size {
+        return Err(PatchError::OldImageMismatch);
+    }
+    let piece = header.old_size.min(16 * 1024);
+    let mut buf = try_zeroed(usize::try_from(piece).map_err(|_| PatchError::OutOfMemory)?)?;
+    let mut h = Sha256::new();
+    let mut off: u64 = 0;
+    while off < header.old_size {
+        let n = header.old_size.checked_sub(off).unwrap_or(0).min(piece);
+        let n_us = usize::try_from(n).map_err(|_| PatchError::OutOfMemory)?;
+        let b = buf.get_mut(..n_us).ok_or(PatchError::OutOfMemory)?;
+        old.read_at(off, b)?;
+        h.update(&*b);
+        off = off.checked_add(n).ok_or(PatchError::OldImageMismatch)?;
+    }
+    let d: [u8; 32] = h.finalize().into();
+    if d != header.old_digest {
+        return Err(PatchError::OldImageMismatch);
+    }
+    Ok(())
+}
+
+/// Buffers reused across chunks (they grow to at most the declared memory).
+#[derive(Default)]
+struct ChunkState {
+    out: Vec<u8>,
+    ctrl: Vec<u8>,
+    diff: Vec<u8>,
+    extra: Vec<u8>,
+    zstd: Option<FrameDecoder>,
+}
+
+fn resize(buf: &mut Vec<u8>, len: usize) -> Result<(), PatchError> {
+    if len > buf.len() {
+        let extra = len.checked_sub(buf.len()).unwrap_or(0);
+        buf.try_reserve_exact(extra)
+            .map_err(|_| PatchError::OutOfMemory)?;
+    }
+    buf.resize(len, 0);
+    Ok(())
+}
+
+/// Decode one stream: stored (`stored == len`) or a single zstd frame of
+/// exactly `len` bytes. Returns the decoded bytes.
+fn decode_stream<'a>(
+    codec: Codec,
+    zstd: &mut Option<FrameDecoder>,
+    window: u64,
+    src: &'a [u8],
+    len: u32,
+    buf: &'a mut Vec<u8>,
+    chunk: u32,
+) -> Result<&'a [u8], PatchError> {
+    let len_us = usize::try_from(len).map_err(|_| PatchError::MalformedChunk { chunk })?;
+    if src.len() == len_us {
+        return Ok(src);
+    }
+    match codec {
+        Codec::None => Err(PatchError::MalformedChunk { chunk }),
+        Codec::Zstd => {
+            if src.len() > len_us {
+                return Err(PatchError::MalformedChunk { chunk });
+            }
+            resize(buf, len_us)?;
+            let dec = zstd.get_or_insert_with(FrameDecoder::new);
+            zstd_into(dec, window, src, buf).map_err(|()| PatchError::Decompress { chunk })?;
+            Ok(buf.as_slice())
+        }
+    }
+}
+
+fn zstd_into(dec: &mut FrameDecoder, window: u64, src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
+    dec.set_max_window_size(window);
+    let mut input = src;
+    dec.init(&mut input).map_err(drop)?;
+    let mut written = 0usize;
+    loop {
+        dec.decode_blocks(&mut input, BlockDecodingStrategy::UptoBytes(64 * 1024))
+            .map_err(drop)?;
+        loop {
+            let rest = dst.get_mut(written..).ok_or(())?;
+            if rest.is_empty() {
+                break;
+            }
+            let n = dec.read(rest).map_err(drop)?;
+            if n == 0 {
+                break;
+            }
+            written = written.checked_add(n).ok_or(())?;
+        }
+        if dec.can_collect() > 0 {
+            return Err(()); // more output than declared
+        }
+        if dec.is_finished() {
+            break;
+        }
+    }
+    if written != dst.len() || !input.is_empty() {
+        return Err(());
+    }
+    Ok(())
+}
+
+/// LEB128 unsigned varint, at most 10 bytes, minimal encoding only.
+pub(crate) fn read_varint(r: &mut &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    let mut shift: u32 = 0;
+    loop {
+        let (&b, rest) = r.split_first()?;
+        *r = rest;
+        let low = u64::from(b & 0x7f);
+        if shift == 63 && b > 1 {
+            return None; // overflows u64
+        }
+        v |= low.checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            if b == 0 && shift > 0 {
+                return None; // non-minimal
+            }
+            return Some(v);
+        }
+        shift = shift.checked_add(7)?;
+        if shift > 63 {
+            return None;
+        }
+    }
+}
+
+/// Zigzag-decoded signed varint.
+pub(crate) fn read_svarint(r: &mut &[u8]) -> Option<i64> {
+    let n = read_varint(r)?;
+    let mag = n.wrapping_shr(1) as i64;
+    let sign = 0i64.wrapping_sub((n & 1) as i64);
+    Some(mag ^ sign)
+}
+
+impl ChunkState {
+    fn run<O: OldImage + ?Sized>(
+        &mut self,
+        header: &PatchHeader,
+        chunk: u32,
+        body: &[u8],
+        out_len: u64,
+        old: &mut O,
+    ) -> Result<&[u8], PatchError> {
+        let malformed = PatchError::MalformedChunk { chunk };
+        let bh = ChunkBodyHeader::decode(body).ok_or(malformed)?;
+        if bh.body_len() != Some(body.len() as u64) {
+            return Err(malformed);
+        }
+        let need = chunk_memory(header.codec, out_len, &bh).ok_or(malformed)?;
+        if need > header.decoder_memory {
+            return Err(PatchError::ChunkMemoryOverDeclared { chunk });
+        }
+        if u64::from(bh.diff_len) > out_len || u64::from(bh.extra_len) > out_len {
+            return Err(malformed);
+        }
+        let window = zstd_window_limit(&bh);
+        let mut r = super::header::Reader::new(body);
+        r.bytes(CHUNK_BODY_HEADER_LEN)?;
+        let ctrl_src = r.bytes(bh.ctrl_stored as usize)?;
+        let diff_src = r.bytes(bh.diff_stored as usize)?;
+        let extra_src = r.bytes(bh.extra_stored as usize)?;
+        let codec = header.codec;
+        let ctrl = decode_stream(codec, &mut self.zstd, window, ctrl_src, bh.ctrl_len, &mut self.ctrl, chunk)?;
+        let diff = decode_stream(codec, &mut self.zstd, window, diff_src, bh.diff_len, &mut self.diff, chunk)?;
+        let extra =
+            decode_stream(codec, &mut self.zstd, window, extra_src, bh.extra_len, &mut self.extra, chunk)?;
+
+        let out_us = usize::try_from(out_len).map_err(|_| malformed)?;
+        resize(&mut self.out, out_us)?;
+        execute(
+            ctrl,
+            diff,
+            extra,
+            bh.old_offset,
+            header.old_size,
+            old,
+            &mut self.out,
+            chunk,
+        )?;
+        Ok(self.out.as_slice())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn execute<O: OldImage + ?Sized>(
+    mut ctrl: &[u8],
+    diff: &[u8],
+    extra: &[u8],
+    old_offset: u64,
+    old_size: u64,
+    old: &mut O,
+    out: &mut [u8],
+    chunk: u32,
+) -> Result<(), PatchError> {
+    let bad = PatchError::BadControl { chunk };
+    let oob = PatchError::OldReadOutOfBounds { chunk };
+    let overrun = PatchError::OutputOverrun { chunk };
+    if old_offset > old_size {
+        return Err(oob);
+    }
+    let mut pos = old_offset;
+    let mut o = 0usize;
+    let mut di = 0usize;
+    let mut ei = 0usize;
+    while !ctrl.is_empty() {
+        let add = read_varint(&mut ctrl).ok_or(bad)?;
+        let ext = read_varint(&mut ctrl).ok_or(bad)?;
+        let seek = read_svarint(&mut ctrl).ok_or(bad)?;
+
+        // add: out = old[pos..] + diff
+        let add_us = usize::try_from(add).map_err(|_| overrun)?;
+        let o_end = o.checked_add(add_us).ok_or(overrun)?;
+        let dst = out.get_mut(o..o_end).ok_or(overrun)?;
+        let old_end = pos.checked_add(add).ok_or(oob)?;
+        if old_end > old_size {
+            return Err(oob);
+        }
+        let di_end = di.checked_add(add_us).ok_or(bad)?;
+        let d = diff
+            .get(di..di_end)
+            .ok_or(PatchError::ChunkIncomplete { chunk })?;
+        if !dst.is_empty() {
+            old.read_at(pos, dst)?;
+        }
+        for (x, y) in dst.iter_mut().zip(d) {
+            *x = x.wrapping_add(*y);
+        }
+        o = o_end;
+        di = di_end;
+        pos = old_end;
+
+        // extra: literal bytes
+        let ext_us = usize::try_from(ext).map_err(|_| overrun)?;
+        let o_end = o.checked_add(ext_us).ok_or(overrun)?;
+        let dst = out.get_mut(o..o_end).ok_or(overrun)?;
+        let ei_end = ei.checked_add(ext_us).ok_or(bad)?;
+        let e = extra
+            .get(ei..ei_end)
+            .ok_or(PatchError::ChunkIncomplete { chunk })?;
+        dst.copy_from_slice(e);
+        o = o_end;
+        ei = ei_end;
+
+        // seek within [0, old_size]
+        pos = pos.checked_add_signed(seek).ok_or(oob)?;
+        if pos > old_size {
+            return Err(oob);
+        }
+    }
+    if o != out.len() || di != diff.len() || ei != extra.len() {
+        return Err(PatchError::ChunkIncomplete { chunk });
+    }
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! Header, chunk table and chunk body header: one bounds-checked reader.
+
+use alloc::vec::Vec;
+
+use super::{Codec, FORMAT_VERSION, Limits, MAGIC, PatchError, ZSTD_DECODER_OVERHEAD};
+use crate::digest::sha256;
+
+/// Length of the fixed header in bytes.
+pub const HEADER_LEN: usize = 112;
+/// Length of one chunk table entry in bytes.
+pub const CHUNK_ENTRY_LEN: usize = 72;
+/// Length of the fixed header at the start of every chunk body.
+pub const CHUNK_BODY_HEADER_LEN: usize = 32;
+
+/// Decoded patch header and chunk table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatchHeader {
+    /// Codec of every stream.
+    pub codec: Codec,
+    /// Exact size of the old image.
+    pub old_size: u64,
+    /// SHA-256 of the old image.
+    pub old_digest: [u8; 32],
+    /// Exact size of the new image.
+    pub new_size: u64,
+    /// SHA-256 of the new image.
+    pub new_digest: [u8; 32],
+    /// Output bytes per chunk (the last chunk may be shorter).
+    pub chunk_size: u32,
+    /// Bytes of memory the apply needs (max of [`chunk_memory`] over chunks).
+    pub decoder_memory: u64,
+    /// One entry per chunk, in order.
+    pub chunks: Vec<ChunkEntry>,
+}
+
+/// One chunk table entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkEntry {
+    /// Length of the chunk body in the patch.
+    pub stored_len: u64,
+    /// SHA-256 of the chunk body bytes.
+    pub stored_digest: [u8; 32],
+    /// SHA-256 of the bytes the chunk produces.
+    pub output_digest: [u8; 32],
+}
+
+/// The fixed 32-byte header at the start of each chunk body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ChunkBodyHeader {
+    /// Absolute old offset the control stream starts at.
+    pub old_offset: u64,
+    /// Decoded length of the control stream.
+    pub ctrl_len: u32,
+    /// Stored length of the control stream.
+    pub ctrl_stored: u32,
+    /// Decoded length of the diff stream.
+    pub diff_len: u32,
+    /// Stored length of the diff stream.
+    pub diff_stored: u32,
+    /// Decoded length of the extra stream.
+    pub extra_len: u32,
+    /// Stored length of the extra stream.
+    pub extra_stored: u32,
+}
+
+impl ChunkBodyHeader {
+    /// Encode to the 32-byte wire form.
+    pub fn encode(&self) -> [u8; CHUNK_BODY_HEADER_LEN] {
+        let mut out = [0u8; CHUNK_BODY_HEADER_LEN];
+        let mut w = Writer { buf: &mut out, pos: 0 };
+        w.put(&self.old_offset.to_le_bytes());
+        for v in [
+            self.ctrl_len,
+            self.ctrl_stored,
+            self.diff_len,
+            self.diff_stored,
+            self.extra_len,
+            self.extra_stored,
+        ] {
+            w.put(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// Decode from the start of a chunk body.
+    pub fn decode(body: &[u8]) -> Option<ChunkBodyHeader> {
+        let mut r = Reader::new(body);
+        let h = ChunkBodyHeader {
+            old_offset: r.u64().ok()?,
+            ctrl_len: r.u32().ok()?,
+            ctrl_stored: r.u32().ok()?,
+            diff_len: r.u32().ok()?,
+            diff_stored: r.u32().ok()?,
+            extra_len: r.u32().ok()?,
+            extra_stored: r.u32().ok()?,
+        };
+        Some(h)
+    }
+
+    /// Sum of the three stored stream lengths plus the body header length.
+    pub fn body_len(&self) -> Option<u64> {
+        u64::from(self.ctrl_stored)
+            .checked_add(u64::from(self.diff_stored))?
+            .checked_add(u64::from(self.extra_stored))?
+            .checked_add(CHUNK_BODY_HEADER_LEN as u64)
+    }
+}
+
+/// Memory (bytes) applying one chunk needs: the output buffer, the three
+/// decoded streams and, for zstd, twice the largest window plus a fixed
+/// decoder overhead. See docs/format.md for the formula.
+pub fn chunk_memory(codec: Codec, out_len: u64, body: &ChunkBodyHeader) -> Option<u64> {
+    let streams = u64::from(body.ctrl_len)
+        .checked_add(u64::from(body.diff_len))?
+        .checked_add(u64::from(body.extra_len))?;
+    let codec_need = match codec {
+        Codec::None => 0,
+        Codec::Zstd => zstd_window_limit(body)
+            .checked_mul(2)?
+            .checked_add(ZSTD_DECODER_OVERHEAD)?,
+    };
+    out_len.checked_add(streams)?.checked_add(codec_need)
+}
+
+/// Largest zstd window accepted for the streams of a chunk: the next power of
+/// two at or above the longest decoded stream, at least 1 KiB.
+pub(crate) fn zstd_window_limit(body: &ChunkBodyHeader) -> u64 {
+    let longest = body.ctrl_len.max(body.diff_len).max(body.extra_len);
+    u64::from(longest).max(1024).next_power_of_two()
+}
+
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], PatchError> {
+        let end = self.pos.checked_add(n).ok_or(PatchError::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(PatchError::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], PatchError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.bytes(N)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self) -> Result<u8, PatchError> {
+        Ok(u8::from_le_bytes(self.array()?))
+    }
+    fn u16(&mut self) -> Result<u16, PatchError> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+    fn u32(&mut self) -> Result<u32, PatchError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Result<u64, PatchError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+}
+
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, data: &[u8]) {
+        // Callers size the buffer exactly; a miss leaves zeros and is caught by tests.
+        let end = self.pos.saturating_add(data.len());
+        if let Some(dst) = self.buf.get_mut(self.pos..end) {
+            dst.copy_from_slice(data);
+        }
+        self.pos = end;
+    }
+}
+
+impl PatchHeader {
+    /// Decode and check the header and chunk table of `patch`.
+    ///
+    /// Checks, in order: magic, version, codec, reserved fields, chunk size,
+    /// sizes against `limits`, declared memory against `limits`, chunk count
+    /// against `new_size` and `limits`, table presence, and that the chunk
+    /// bodies fill the rest of `patch` exactly.
+    pub fn decode(patch: &[u8], limits: &Limits) -> Result<PatchHeader, PatchError> {
+        let mut r = Reader::new(patch);
+        if r.array::<8>().map_err(|_| PatchError::BadMagic)? != MAGIC {
+            return Err(PatchError::BadMagic);
+        }
+        let version = r.u16()?;
+        if version != FORMAT_VERSION {
+            return Err(PatchError::UnsupportedVersion { found: version });
+        }
+        let codec_id = r.u8()?;
+        let codec = Codec::from_id(codec_id).ok_or(PatchError::UnknownCodec { id: codec_id })?;
+        let flags = r.u8()?;
+        let chunk_size = r.u32()?;
+        let old_size = r.u64()?;
+        let old_digest = r.array::<32>()?;
+        let new_size = r.u64()?;
+        let new_digest = r.array::<32>()?;
+        let decoder_memory = r.u64()?;
+        let count = r.u32()?;
+        let reserved = r.u32()?;
+        if flags != 0 || reserved != 0 {
+            return Err(PatchError::ReservedNotZero);
+        }
+        if chunk_size == 0 || chunk_size > limits.max_chunk_size {
+            return Err(PatchError::BadChunkSize { chunk_size });
+        }
+        if new_size > limits.max_new_size || old_size > limits.max_old_size {
+            return Err(PatchError::OutputTooLarge);
+        }
+        if decoder_memory > limits.max_decoder_memory {
+            return Err(PatchError::DecoderMemoryOverLimit {
+                declared: decoder_memory,
+                limit: limits.max_decoder_memory,
+            });
+        }
+        let expected = new_size.div_ceil(u64::from(chunk_size));
+        if u64::from(count) != expected {
+            return Err(PatchError::ChunkCountMismatch {
+                found: count,
+                expected,
+            });
+        }
+        if count > limits.max_chunks {
+            return Err(PatchError::TooManyChunks {
+                count,
+                limit: limits.max_chunks,
+            });
+        }
+        let n = usize::try_from(count).map_err(|_| PatchError::Truncated)?;
+        let table_len = n
+            .checked_mul(CHUNK_ENTRY_LEN)
+            .ok_or(PatchError::Truncated)?;
+        // Make sure the table is really there before allocating for it.
+        let table = r.bytes(table_len)?;
+        let mut chunks = Vec::new();
+        chunks
+            .try_reserve_exact(n)
+            .map_err(|_| PatchError::OutOfMemory)?;
+        let mut tr = Reader::new(table);
+        let mut body_total: u64 = 0;
+        for _ in 0..n {
+            let e = ChunkEntry {
+                stored_len: tr.u64()?,
+                stored_digest: tr.array::<32>()?,
+                output_digest: tr.array::<32>()?,
+            };
+            body_total = body_total
+                .checked_add(e.stored_len)
+                .ok_or(PatchError::BodyLengthMismatch)?;
+            chunks.push(e);
+        }
+        let rest = patch.len().checked_sub(r.pos).ok_or(PatchError::Truncated)?;
+        if u64::try_from(rest).ok() != Some(body_total) {
+            return Err(PatchError::BodyLengthMismatch);
+        }
+        Ok(PatchHeader {
+            codec,
+            old_size,
+            old_digest,
+            new_size,
+            new_digest,
+            chunk_size,
+            decoder_memory,
+            chunks,
+        })
+    }
+
+    /// Bytes of header + chunk table.
+    pub fn encoded_len(&self) -> usize {
+        self.chunks
+            .len()
+            .saturating_mul(CHUNK_ENTRY_LEN)
+            .saturating_add(HEADER_LEN)
+    }
+
+    /// Encode header + chunk table (chunk bodies follow in the patch).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = alloc::vec![0u8; self.encoded_len()];
+        let mut w = Writer {
+            buf: &mut out,
+            pos: 0,
+        };
+        w.put(&MAGIC);
+        w.put(&FORMAT_VERSION.to_le_bytes());
+        w.put(&[self.codec.id(), 0]);
+        w.put(&self.chunk_size.to_le_bytes());
+        w.put(&self.old_size.to_le_bytes());
+        w.put(&self.old_digest);
+        w.put(&self.new_size.to_le_bytes());
+        w.put(&self.new_digest);
+        w.put(&self.decoder_memory.to_le_bytes());
+        let count = u32::try_from(self.chunks.len()).unwrap_or(u32::MAX);
+        w.put(&count.to_le_bytes());
+        w.put(&0u32.to_le_bytes());
+        for c in &self.chunks {
+            w.put(&c.stored_len.to_le_bytes());
+            w.put(&c.stored_digest);
+            w.put(&c.output_digest);
+        }
+        out
+    }
+
+    /// Output length of chunk `index` (the last one may be short), or `None`
+    /// if out of range.
+    pub fn chunk_output_len(&self, index: u32) -> Option<u64> {
+        let cs = u64::from(self.chunk_size);
+        let start = u64::from(index).checked_mul(cs)?;
+        if start >= self.new_size {
+            return None;
+        }
+        Some(self.new_size.checked_sub(start)?.min(cs))
+    }
+}
+
+/// SHA-256 over the header + chunk table bytes of `patch`, after checking
+/// them with [`PatchHeader::decode`].
+///
+/// Because the table holds each chunk's stored digest, this one digest
+/// (carried in the signed manifest) authenticates every chunk, so a device can
+/// stream: check the index, then check each chunk's digest before parsing that
+/// chunk.
+pub fn index_digest(patch: &[u8], limits: &Limits) -> Result<[u8; 32], PatchError> {
+    let h = PatchHeader::decode(patch, limits)?;
+    let idx = patch.get(..h.encoded_len()).ok_or(PatchError::Truncated)?;
+    Ok(sha256(idx))
+}
