@@ -1,0 +1,239 @@
+//! Building signed SUIT bundles, deterministically.
+//!
+//! [`build_bundle`] does it all with keys in memory. For external signers
+//! (offline machines, HSMs, KMS) the steps are public:
+//! [`manifest_bytes`] → [`suit_digest`] → [`protected_header`] →
+//! [`sig_structure`] (sign these bytes with Ed25519) → [`sign1`] →
+//! [`envelope`].
+
+use std::convert::Infallible;
+
+use deltaseal_verify::bundle::manifest::labels::*;
+use deltaseal_verify::bundle::{ImageRef, MAX_SIGNATURES, kid};
+use ed25519_dalek::{Signer, SigningKey};
+use minicbor::Encoder;
+use minicbor::data::Tag;
+use sha2::{Digest, Sha256};
+
+pub use deltaseal_verify::bundle::sig_structure;
+
+/// The SUIT component id deltaseal writes when none is given: `[h'00']`.
+pub const DEFAULT_COMPONENT_ID: &[&[u8]] = &[&[0x00]];
+
+/// Everything a release says about one update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReleaseInput<'a> {
+    /// Sequence number; devices accept only numbers above the installed one.
+    pub sequence: u64,
+    /// Vendor identifier (see [`crate::ids::vendor_id`]).
+    pub vendor_id: [u8; 16],
+    /// Class identifier (see [`crate::ids::class_id`]).
+    pub class_id: [u8; 16],
+    /// The image the patch applies to.
+    pub precursor: ImageRef,
+    /// The image the patch produces.
+    pub target: ImageRef,
+    /// The patch, carried as the integrated payload `#patch`.
+    pub patch: &'a [u8],
+    /// SHA-256 over the patch header and chunk table
+    /// (`deltaseal_verify::patch::index_digest`).
+    pub patch_index_digest: [u8; 32],
+}
+
+/// Why a bundle could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    /// No signing key given: devices would refuse the bundle.
+    #[error("no signing key given")]
+    NoSigners,
+    /// More signers than a device accepts.
+    #[error("too many signers (at most {max})")]
+    TooManySigners {
+        /// The limit, [`MAX_SIGNATURES`].
+        max: usize,
+    },
+    /// The component id is empty or over the decoder's limits.
+    #[error("invalid component id")]
+    InvalidComponentId,
+}
+
+type Enc = Encoder<Vec<u8>>;
+type EncResult = Result<(), minicbor::encode::Error<Infallible>>;
+
+fn finish(f: impl FnOnce(&mut Enc) -> EncResult) -> Vec<u8> {
+    let mut e = Encoder::new(Vec::new());
+    if let Err(err) = f(&mut e) {
+        // The writer is a Vec<u8>, whose error type is Infallible.
+        unreachable!("encoding into a Vec cannot fail: {err}");
+    }
+    e.into_writer()
+}
+
+/// `<< [-16, h'digest'] >>`: a bstr-wrapped SUIT_Digest.
+fn digest_bstr(e: &mut Enc, digest: &[u8; 32]) -> EncResult {
+    e.bytes(&suit_digest_of(digest))?;
+    Ok(())
+}
+
+fn suit_digest_of(digest: &[u8; 32]) -> Vec<u8> {
+    finish(|e| {
+        e.array(2)?.i64(ALG_SHA256)?.bytes(digest)?;
+        Ok(())
+    })
+}
+
+/// The encoded SUIT_Manifest (the bytes that go inside the envelope's
+/// manifest bstr).
+pub fn manifest_bytes(
+    input: &ReleaseInput<'_>,
+    component_id: &[&[u8]],
+) -> Result<Vec<u8>, SignError> {
+    use deltaseal_verify::bundle::manifest::{MAX_COMPONENT_PART, MAX_COMPONENT_PARTS};
+    if component_id.len() > MAX_COMPONENT_PARTS
+        || component_id.iter().any(|p| p.len() > MAX_COMPONENT_PART)
+    {
+        return Err(SignError::InvalidComponentId);
+    }
+    let shared = finish(|e| {
+        e.array(6)?.i64(DIR_OVERRIDE_PARAMETERS)?.map(4)?;
+        e.i64(PARAM_VENDOR_ID)?.bytes(&input.vendor_id)?;
+        e.i64(PARAM_CLASS_ID)?.bytes(&input.class_id)?;
+        e.i64(PARAM_IMAGE_DIGEST)?;
+        digest_bstr(e, &input.target.digest)?;
+        e.i64(PARAM_IMAGE_SIZE)?.u64(input.target.size)?;
+        e.i64(COND_VENDOR_ID)?.u64(REPORT_ALL)?;
+        e.i64(COND_CLASS_ID)?.u64(REPORT_ALL)?;
+        Ok(())
+    });
+    let common = finish(|e| {
+        e.map(2)?.i64(COMMON_COMPONENTS)?.array(1)?;
+        e.array(component_id.len() as u64)?;
+        for part in component_id {
+            e.bytes(part)?;
+        }
+        e.i64(COMMON_SHARED_SEQUENCE)?.bytes(&shared)?;
+        Ok(())
+    });
+    let patch_digest: [u8; 32] = Sha256::digest(input.patch).into();
+    let install = finish(|e| {
+        e.array(6)?.i64(DIR_OVERRIDE_PARAMETERS)?.map(6)?;
+        e.i64(PARAM_URI)?.str(PAYLOAD_URI)?;
+        e.i64(PARAM_PRECURSOR_DIGEST)?;
+        digest_bstr(e, &input.precursor.digest)?;
+        e.i64(PARAM_PRECURSOR_SIZE)?.u64(input.precursor.size)?;
+        e.i64(PARAM_PATCH_DIGEST)?;
+        digest_bstr(e, &patch_digest)?;
+        e.i64(PARAM_PATCH_SIZE)?.u64(input.patch.len() as u64)?;
+        e.i64(PARAM_PATCH_INDEX_DIGEST)?;
+        digest_bstr(e, &input.patch_index_digest)?;
+        e.i64(DIR_DELTA_INSTALL)?.u64(REPORT_ALL)?;
+        e.i64(COND_IMAGE_MATCH)?.u64(REPORT_ALL)?;
+        Ok(())
+    });
+    Ok(finish(|e| {
+        e.map(4)?;
+        e.i64(MANIFEST_VERSION)?.u64(VERSION)?;
+        e.i64(MANIFEST_SEQUENCE)?.u64(input.sequence)?;
+        e.i64(MANIFEST_COMMON)?.bytes(&common)?;
+        e.i64(MANIFEST_INSTALL)?.bytes(&install)?;
+        Ok(())
+    }))
+}
+
+/// The encoded SUIT_Digest `[-16, SHA-256(bstr(manifest))]`: the hash covers
+/// the manifest bstr **with its header**. These bytes are the detached
+/// COSE payload.
+pub fn suit_digest(manifest: &[u8]) -> Vec<u8> {
+    let wrapped = finish(|e| {
+        e.bytes(manifest)?;
+        Ok(())
+    });
+    suit_digest_of(&Sha256::digest(&wrapped).into())
+}
+
+/// The protected header deltaseal emits: `{1: -8 (EdDSA), 4: kid}`.
+pub fn protected_header(kid: &[u8; 16]) -> Vec<u8> {
+    finish(|e| {
+        e.map(2)?.i64(1)?.i64(-8)?.i64(4)?.bytes(kid)?;
+        Ok(())
+    })
+}
+
+/// A tagged COSE_Sign1 with an empty unprotected header and a nil
+/// (detached) payload: `18([protected, {}, nil, signature])`.
+pub fn sign1(protected: &[u8], signature: &[u8; 64]) -> Vec<u8> {
+    finish(|e| {
+        e.tag(Tag::new(18))?
+            .array(4)?
+            .bytes(protected)?
+            .map(0)?
+            .null()?
+            .bytes(signature)?;
+        Ok(())
+    })
+}
+
+/// The tagged SUIT envelope:
+/// `107({2: << [<<suit_digest>>, *<<sign1>>] >>, 3: <<manifest>>, "#patch": payload})`.
+pub fn envelope(
+    manifest: &[u8],
+    suit_digest: &[u8],
+    sign1s: &[Vec<u8>],
+    payload: Option<&[u8]>,
+) -> Vec<u8> {
+    let auth = finish(|e| {
+        e.array(1 + sign1s.len() as u64)?.bytes(suit_digest)?;
+        for s in sign1s {
+            e.bytes(s)?;
+        }
+        Ok(())
+    });
+    finish(|e| {
+        e.tag(Tag::new(TAG_ENVELOPE))?;
+        e.map(if payload.is_some() { 3 } else { 2 })?;
+        e.i64(ENV_AUTH)?.bytes(&auth)?;
+        e.i64(ENV_MANIFEST)?.bytes(manifest)?;
+        if let Some(p) = payload {
+            e.str(PAYLOAD_URI)?.bytes(p)?;
+        }
+        Ok(())
+    })
+}
+
+/// Builds the signed bundle for `input` with one COSE_Sign1 per signer (in
+/// the order given), carrying the patch as the integrated payload. Same
+/// input and keys, same bytes.
+pub fn build_bundle(
+    input: &ReleaseInput<'_>,
+    signers: &[SigningKey],
+) -> Result<Vec<u8>, SignError> {
+    build_bundle_for_component(input, DEFAULT_COMPONENT_ID, signers)
+}
+
+/// [`build_bundle`] with an explicit SUIT component id.
+pub fn build_bundle_for_component(
+    input: &ReleaseInput<'_>,
+    component_id: &[&[u8]],
+    signers: &[SigningKey],
+) -> Result<Vec<u8>, SignError> {
+    if signers.is_empty() {
+        return Err(SignError::NoSigners);
+    }
+    if signers.len() > MAX_SIGNATURES {
+        return Err(SignError::TooManySigners {
+            max: MAX_SIGNATURES,
+        });
+    }
+    let manifest = manifest_bytes(input, component_id)?;
+    let digest = suit_digest(&manifest);
+    let sign1s: Vec<Vec<u8>> = signers
+        .iter()
+        .map(|key| {
+            let protected = protected_header(&kid(&key.verifying_key()));
+            let signature = key.sign(&sig_structure(&protected, &digest));
+            sign1(&protected, &signature.to_bytes())
+        })
+        .collect();
+    Ok(envelope(&manifest, &digest, &sign1s, Some(input.patch)))
+}
