@@ -6,7 +6,7 @@
 //! [`sig_structure`] (sign these bytes with Ed25519) → [`sign1`] →
 //! [`envelope`].
 
-use std::convert::Infallible;
+use core::convert::Infallible;
 
 use deltaseal_verify::bundle::manifest::labels::*;
 use deltaseal_verify::bundle::{ImageRef, MAX_SIGNATURES, kid};

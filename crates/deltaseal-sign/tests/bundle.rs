@@ -232,7 +232,7 @@ fn deep_nesting_rejected_without_overflow() {
     s1.push(0x40 | protected.len() as u8);
     s1.extend_from_slice(&protected);
     s1.extend_from_slice(&[0xa1, 0x05]);
-    s1.extend(std::iter::repeat_n(0x81u8, 200));
+    s1.extend(core::iter::repeat_n(0x81u8, 200));
     s1.push(0x00);
     s1.push(0xf6);
     s1.extend_from_slice(&[0x58, 0x40]);
@@ -252,7 +252,7 @@ fn deep_nesting_rejected_without_overflow() {
     s1.push(0x40 | protected.len() as u8);
     s1.extend_from_slice(&protected);
     s1.extend_from_slice(&[0xa1, 0x05]);
-    s1.extend(std::iter::repeat_n(0x81u8, 20));
+    s1.extend(core::iter::repeat_n(0x81u8, 20));
     s1.push(0x00);
     s1.push(0xf6);
     s1.extend_from_slice(&[0x58, 0x40]);
@@ -344,12 +344,12 @@ fn payload_missing_or_resized() {
             .map(<[u8]>::to_vec)
     };
     assert_eq!(
-        approve(&envelope(&m, &d, &[s1.clone()], None)),
+        approve(&envelope(&m, &d, core::slice::from_ref(&s1), None)),
         Err(PolicyError::PayloadMissing)
     );
     let longer = [PATCH, b"x"].concat();
     assert_eq!(
-        approve(&envelope(&m, &d, &[s1.clone()], Some(&longer))),
+        approve(&envelope(&m, &d, core::slice::from_ref(&s1), Some(&longer))),
         Err(PolicyError::PayloadSizeMismatch)
     );
     assert_eq!(

@@ -6,11 +6,10 @@ use common::{PATCH, input, key};
 use coset::{
     CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable, iana,
 };
-use deltaseal_sign::bundle::{
-    DEFAULT_COMPONENT_ID, envelope, manifest_bytes, protected_header, sig_structure,
-    suit_digest,
-};
 use deltaseal_sign::build_bundle;
+use deltaseal_sign::bundle::{
+    DEFAULT_COMPONENT_ID, envelope, manifest_bytes, protected_header, sig_structure, suit_digest,
+};
 use deltaseal_verify::bundle::{Bundle, DecodeError, SignatureError, cose::Sign1, kid};
 use ed25519_dalek::{Signature, Signer};
 
@@ -109,7 +108,11 @@ fn kid_in_unprotected_header_and_no_kid_both_work() {
             unprotected = unprotected.key_id(kid(&k.verifying_key()).to_vec());
         }
         let c = CoseSign1Builder::new()
-            .protected(HeaderBuilder::new().algorithm(iana::Algorithm::EdDSA).build())
+            .protected(
+                HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .build(),
+            )
             .unprotected(unprotected.build())
             .create_detached_signature(&digest, b"", |tbs| k.sign(tbs).to_bytes().to_vec())
             .build();
@@ -117,7 +120,10 @@ fn kid_in_unprotected_header_and_no_kid_both_work() {
         let b = Bundle::decode(&bytes).unwrap();
         let kids: Vec<_> = b.signer_kids().collect();
         assert_eq!(kids, vec![with_kid.then(|| kid(&k.verifying_key()))]);
-        assert!(b.authenticate(&[key(1).verifying_key(), k.verifying_key()]).is_ok());
+        assert!(
+            b.authenticate(&[key(1).verifying_key(), k.verifying_key()])
+                .is_ok()
+        );
     }
 }
 
@@ -140,7 +146,10 @@ fn unsupported_cose_headers_rejected() {
     // crit in the protected header.
     assert_eq!(
         make(
-            eddsa().add_critical(iana::HeaderParameter::ContentType).content_format(iana::CoapContentFormat::CoseSign1).build(),
+            eddsa()
+                .add_critical(iana::HeaderParameter::ContentType)
+                .content_format(iana::CoapContentFormat::CoseSign1)
+                .build(),
             HeaderBuilder::new().build()
         ),
         Some(DecodeError::UnknownCriticalHeader)
@@ -148,7 +157,9 @@ fn unsupported_cose_headers_rejected() {
     // ES256 is not accepted.
     assert_eq!(
         make(
-            HeaderBuilder::new().algorithm(iana::Algorithm::ES256).build(),
+            HeaderBuilder::new()
+                .algorithm(iana::Algorithm::ES256)
+                .build(),
             HeaderBuilder::new().build()
         ),
         Some(DecodeError::UnsupportedAlgorithm)
@@ -163,20 +174,28 @@ fn unsupported_cose_headers_rejected() {
     );
     // kid of the wrong length.
     assert_eq!(
-        make(eddsa().key_id(vec![1; 8]).build(), HeaderBuilder::new().build()),
+        make(
+            eddsa().key_id(vec![1; 8]).build(),
+            HeaderBuilder::new().build()
+        ),
         Some(DecodeError::UnexpectedValue)
     );
     // Unknown non-critical unprotected header: ignored.
     assert_eq!(
         make(
             eddsa().build(),
-            HeaderBuilder::new().content_type("text/plain".into()).build()
+            HeaderBuilder::new()
+                .content_type("text/plain".into())
+                .build()
         ),
         None
     );
     // Unknown protected header: refused (it is signed and could change meaning).
     assert_eq!(
-        make(eddsa().content_type("text/plain".into()).build(), HeaderBuilder::new().build()),
+        make(
+            eddsa().content_type("text/plain".into()).build(),
+            HeaderBuilder::new().build()
+        ),
         Some(DecodeError::UnsupportedHeader)
     );
 }

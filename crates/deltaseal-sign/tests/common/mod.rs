@@ -4,12 +4,15 @@
 use deltaseal_sign::{ImageRef, ReleaseInput};
 use ed25519_dalek::SigningKey;
 
+/// Stand-in patch bytes (the bundle does not parse them).
 pub const PATCH: &[u8] = b"DSP1 pretend patch bytes, long enough to matter";
 
+/// A fixed test signing key.
 pub fn key(n: u8) -> SigningKey {
     SigningKey::from_bytes(&[n; 32])
 }
 
+/// A release with recognisable digests (0x11.., 0x22.., 0x33..).
 pub fn input(sequence: u64) -> ReleaseInput<'static> {
     ReleaseInput {
         sequence,
