@@ -310,3 +310,6 @@ impl<'a> Authenticated<'a> {
         Ok(Approved::new(self.manifest, self.payload))
     }
 }
+
+#[cfg(test)]
+mod tests;
