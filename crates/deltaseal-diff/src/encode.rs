@@ -1,8 +1,8 @@
 //! Chunk bodies (varint control, diff and extra streams, compression) and
 //! patch assembly.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use deltaseal_verify::digest::sha256;
 use deltaseal_verify::patch::{ChunkBodyHeader, ChunkEntry, Codec, PatchHeader, chunk_memory};
@@ -190,9 +190,8 @@ fn encode_chunk(
     let ctrl = compress(codec, level, z, &raw.ctrl)?;
     let diff = compress(codec, level, z, &raw.diff)?;
     let extra = compress(codec, level, z, &raw.extra)?;
-    let too_big = |n: usize| {
-        u32::try_from(n).map_err(|_| DiffError::TooManyChunks { chunks: n as u64 })
-    };
+    let too_big =
+        |n: usize| u32::try_from(n).map_err(|_| DiffError::TooManyChunks { chunks: n as u64 });
     let bh = ChunkBodyHeader {
         old_offset: m.old_offset as u64,
         ctrl_len: too_big(raw.ctrl.len())?,

@@ -24,7 +24,13 @@ pub(crate) struct ChunkMatch {
 
 /// Run bsdiff's scan (approximate-match rule, forward/backward extension,
 /// overlap resolution) over `new[cs..ce]`.
-pub(crate) fn match_chunk(old: &[u8], new: &[u8], sa: &SuffixArray, cs: usize, ce: usize) -> ChunkMatch {
+pub(crate) fn match_chunk(
+    old: &[u8],
+    new: &[u8],
+    sa: &SuffixArray,
+    cs: usize,
+    ce: usize,
+) -> ChunkMatch {
     let n = &new[cs..ce];
     let newsize = n.len() as isize;
     let oldsize = old.len() as isize;
@@ -106,7 +112,8 @@ pub(crate) fn match_chunk(old: &[u8], new: &[u8], sa: &SuffixArray, cs: usize, c
                 let mut ss = 0isize;
                 let mut lens = 0isize;
                 for i in 0..overlap {
-                    if new_at(lastscan + lenf - overlap + i) == old_at(lastpos + lenf - overlap + i) {
+                    if new_at(lastscan + lenf - overlap + i) == old_at(lastpos + lenf - overlap + i)
+                    {
                         s += 1;
                     }
                     if new_at(scan - lenb + i) == old_at(pos - lenb + i) {

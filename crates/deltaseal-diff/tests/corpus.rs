@@ -36,8 +36,10 @@ fn corpus_round_trips() {
     let dir = corpus_dir();
     for pair in PAIRS {
         let d = dir.join(pair);
-        let (Ok(old), Ok(new)) = (std::fs::read(d.join("old.bin")), std::fs::read(d.join("new.bin")))
-        else {
+        let (Ok(old), Ok(new)) = (
+            std::fs::read(d.join("old.bin")),
+            std::fs::read(d.join("new.bin")),
+        ) else {
             eprintln!("SKIP: corpus pair {pair} not found; run ../shared/corpus/fetch.sh");
             continue;
         };

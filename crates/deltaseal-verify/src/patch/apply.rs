@@ -118,9 +118,7 @@ pub fn apply<O: OldImage + ?Sized, S: ImageSink + ?Sized>(
     let mut index: u32 = 0;
     for entry in &header.chunks {
         let stored = usize::try_from(entry.stored_len).map_err(|_| PatchError::Truncated)?;
-        let end = body_off
-            .checked_add(stored)
-            .ok_or(PatchError::Truncated)?;
+        let end = body_off.checked_add(stored).ok_or(PatchError::Truncated)?;
         let body = patch.get(body_off..end).ok_or(PatchError::Truncated)?;
         body_off = end;
         if sha256(body) != entry.stored_digest {
@@ -133,9 +131,11 @@ pub fn apply<O: OldImage + ?Sized, S: ImageSink + ?Sized>(
         if sha256(out) != entry.output_digest {
             return Err(PatchError::OutputDigestMismatch { chunk: index });
         }
-        new_hash.update(&*out);
+        new_hash.update(out);
         sink.write(out)?;
-        written = written.checked_add(out_len).ok_or(PatchError::OutputTooLarge)?;
+        written = written
+            .checked_add(out_len)
+            .ok_or(PatchError::OutputTooLarge)?;
         index = index.checked_add(1).ok_or(PatchError::TooManyChunks {
             count: u32::MAX,
             limit: limits.max_chunks,
@@ -169,7 +169,7 @@ fn check_old<O: OldImage + ?Sized>(old: &mut O, header: &PatchHeader) -> Result<
     let mut h = Sha256::new();
     let mut off: u64 = 0;
     while off < header.old_size {
-        let n = header.old_size.checked_sub(off).unwrap_or(0).min(piece);
+        let n = header.old_size.saturating_sub(off).min(piece);
         let n_us = usize::try_from(n).map_err(|_| PatchError::OutOfMemory)?;
         let b = buf.get_mut(..n_us).ok_or(PatchError::OutOfMemory)?;
         old.read_at(off, b)?;
@@ -195,7 +195,7 @@ struct ChunkState {
 
 fn resize(buf: &mut Vec<u8>, len: usize) -> Result<(), PatchError> {
     if len > buf.len() {
-        let extra = len.checked_sub(buf.len()).unwrap_or(0);
+        let extra = len.saturating_sub(buf.len());
         buf.try_reserve_exact(extra)
             .map_err(|_| PatchError::OutOfMemory)?;
     }
@@ -325,10 +325,33 @@ impl ChunkState {
         let diff_src = r.bytes(bh.diff_stored as usize)?;
         let extra_src = r.bytes(bh.extra_stored as usize)?;
         let codec = header.codec;
-        let ctrl = decode_stream(codec, &mut self.zstd, window, ctrl_src, bh.ctrl_len, &mut self.ctrl, chunk)?;
-        let diff = decode_stream(codec, &mut self.zstd, window, diff_src, bh.diff_len, &mut self.diff, chunk)?;
-        let extra =
-            decode_stream(codec, &mut self.zstd, window, extra_src, bh.extra_len, &mut self.extra, chunk)?;
+        let ctrl = decode_stream(
+            codec,
+            &mut self.zstd,
+            window,
+            ctrl_src,
+            bh.ctrl_len,
+            &mut self.ctrl,
+            chunk,
+        )?;
+        let diff = decode_stream(
+            codec,
+            &mut self.zstd,
+            window,
+            diff_src,
+            bh.diff_len,
+            &mut self.diff,
+            chunk,
+        )?;
+        let extra = decode_stream(
+            codec,
+            &mut self.zstd,
+            window,
+            extra_src,
+            bh.extra_len,
+            &mut self.extra,
+            chunk,
+        )?;
 
         let out_us = usize::try_from(out_len).map_err(|_| malformed)?;
         resize(&mut self.out, out_us)?;

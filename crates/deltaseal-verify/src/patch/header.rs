@@ -67,7 +67,10 @@ impl ChunkBodyHeader {
     /// Encode to the 32-byte wire form.
     pub fn encode(&self) -> [u8; CHUNK_BODY_HEADER_LEN] {
         let mut out = [0u8; CHUNK_BODY_HEADER_LEN];
-        let mut w = Writer { buf: &mut out, pos: 0 };
+        let mut w = Writer {
+            buf: &mut out,
+            pos: 0,
+        };
         w.put(&self.old_offset.to_le_bytes());
         for v in [
             self.ctrl_len,
@@ -260,7 +263,10 @@ impl PatchHeader {
                 .ok_or(PatchError::BodyLengthMismatch)?;
             chunks.push(e);
         }
-        let rest = patch.len().checked_sub(r.pos).ok_or(PatchError::Truncated)?;
+        let rest = patch
+            .len()
+            .checked_sub(r.pos)
+            .ok_or(PatchError::Truncated)?;
         if u64::try_from(rest).ok() != Some(body_total) {
             return Err(PatchError::BodyLengthMismatch);
         }

@@ -1,1 +1,731 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+
+use alloc::vec;
+use alloc::vec::Vec;
+
 use super::*;
+use crate::digest::sha256;
+
+const OLD: &[u8] = b"0123456789abcdefghij";
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn ctrl(triples: &[(u64, u64, i64)]) -> Vec<u8> {
+    let mut c = Vec::new();
+    for &(a, e, s) in triples {
+        varint(&mut c, a);
+        varint(&mut c, e);
+        varint(&mut c, ((s << 1) ^ (s >> 63)) as u64);
+    }
+    c
+}
+
+/// One chunk as (old offset, raw ctrl, raw diff, raw extra), stored raw.
+struct Spec {
+    old_offset: u64,
+    ctrl: Vec<u8>,
+    diff: Vec<u8>,
+    extra: Vec<u8>,
+}
+
+fn body_of(s: &Spec) -> Vec<u8> {
+    let bh = ChunkBodyHeader {
+        old_offset: s.old_offset,
+        ctrl_len: s.ctrl.len() as u32,
+        ctrl_stored: s.ctrl.len() as u32,
+        diff_len: s.diff.len() as u32,
+        diff_stored: s.diff.len() as u32,
+        extra_len: s.extra.len() as u32,
+        extra_stored: s.extra.len() as u32,
+    };
+    let mut b = bh.encode().to_vec();
+    b.extend_from_slice(&s.ctrl);
+    b.extend_from_slice(&s.diff);
+    b.extend_from_slice(&s.extra);
+    b
+}
+
+/// Assemble a patch with correct digests and declared memory.
+fn assemble(old: &[u8], new: &[u8], chunk_size: u32, bodies: Vec<Vec<u8>>) -> Vec<u8> {
+    let mut chunks = Vec::new();
+    let mut mem = 0;
+    for (i, b) in bodies.iter().enumerate() {
+        let s = i * chunk_size as usize;
+        let e = (s + chunk_size as usize).min(new.len());
+        if let Some(bh) = ChunkBodyHeader::decode(b) {
+            mem = chunk_memory(Codec::Zstd, (e - s) as u64, &bh)
+                .unwrap()
+                .max(mem);
+        }
+        chunks.push(ChunkEntry {
+            stored_len: b.len() as u64,
+            stored_digest: sha256(b),
+            output_digest: sha256(&new[s..e]),
+        });
+    }
+    let h = PatchHeader {
+        codec: Codec::None,
+        old_size: old.len() as u64,
+        old_digest: sha256(old),
+        new_size: new.len() as u64,
+        new_digest: sha256(new),
+        chunk_size,
+        decoder_memory: mem,
+        chunks,
+    };
+    let mut p = h.encode();
+    for b in bodies {
+        p.extend_from_slice(&b);
+    }
+    p
+}
+
+/// new = "0123X5" + "YZ" | "abcd" with chunk size 8.
+fn sample_new() -> Vec<u8> {
+    b"0123X5YZabcd".to_vec()
+}
+
+fn sample_specs() -> Vec<Spec> {
+    vec![
+        Spec {
+            old_offset: 0,
+            ctrl: ctrl(&[(6, 2, 0)]),
+            diff: vec![0, 0, 0, 0, b'X'.wrapping_sub(b'4'), 0],
+            extra: b"YZ".to_vec(),
+        },
+        Spec {
+            old_offset: 10,
+            ctrl: ctrl(&[(4, 0, 0)]),
+            diff: vec![0; 4],
+            extra: Vec::new(),
+        },
+    ]
+}
+
+fn sample_patch() -> Vec<u8> {
+    let bodies = sample_specs().iter().map(body_of).collect();
+    assemble(OLD, &sample_new(), 8, bodies)
+}
+
+/// Patch whose chunk 0 is replaced by `spec` (digests recomputed).
+fn with_chunk0(spec: Spec) -> Vec<u8> {
+    let mut specs = sample_specs();
+    specs[0] = spec;
+    assemble(OLD, &sample_new(), 8, specs.iter().map(body_of).collect())
+}
+
+fn set_header_u64(p: &mut [u8], off: usize, v: u64) {
+    p[off..off + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+fn set_header_u32(p: &mut [u8], off: usize, v: u32) {
+    p[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn apply_err(old: &[u8], patch: &[u8]) -> PatchError {
+    let mut sink = Vec::new();
+    apply(&mut SliceImage(old), patch, &mut sink, &Limits::default()).unwrap_err()
+}
+
+#[test]
+fn sample_applies() {
+    let p = sample_patch();
+    let out = apply_to_vec(OLD, &p, &Limits::default()).unwrap();
+    assert_eq!(out, sample_new());
+    let mut sink = Vec::new();
+    let s = apply(&mut SliceImage(OLD), &p, &mut sink, &Limits::default()).unwrap();
+    assert_eq!(s.new_size, 12);
+    assert_eq!(s.chunks, 2);
+    // &[u8] is an OldImage too.
+    let mut old: &[u8] = OLD;
+    let mut sink2 = Vec::new();
+    apply(&mut old, &p, &mut sink2, &Limits::default()).unwrap();
+    assert_eq!(sink2, sink);
+}
+
+#[test]
+fn header_round_trip() {
+    let p = sample_patch();
+    let h = PatchHeader::decode(&p, &Limits::default()).unwrap();
+    assert_eq!(h.codec, Codec::None);
+    assert_eq!(h.new_size, 12);
+    assert_eq!(h.chunks.len(), 2);
+    assert_eq!(h.encoded_len(), HEADER_LEN + 2 * CHUNK_ENTRY_LEN);
+    let enc = h.encode();
+    assert_eq!(enc[..], p[..h.encoded_len()]);
+    assert_eq!(PatchHeader::decode(&p, &Limits::default()).unwrap(), h);
+    assert_eq!(
+        index_digest(&p, &Limits::default()).unwrap(),
+        sha256(&p[..h.encoded_len()])
+    );
+    assert_eq!(h.chunk_output_len(0), Some(8));
+    assert_eq!(h.chunk_output_len(1), Some(4));
+    assert_eq!(h.chunk_output_len(2), None);
+}
+
+#[test]
+fn empty_new_image() {
+    let p = assemble(OLD, b"", 8, Vec::new());
+    assert_eq!(apply_to_vec(OLD, &p, &Limits::default()).unwrap(), b"");
+    let p = assemble(b"", b"", 8, Vec::new());
+    assert_eq!(apply_to_vec(b"", &p, &Limits::default()).unwrap(), b"");
+}
+
+#[test]
+fn every_truncation_is_rejected() {
+    let p = sample_patch();
+    for n in 0..p.len() {
+        let e = PatchHeader::decode(&p[..n], &Limits::default()).unwrap_err();
+        let ok = match n {
+            0..8 => e == PatchError::BadMagic,
+            8..HEADER_LEN => e == PatchError::Truncated,
+            _ if n < HEADER_LEN + 2 * CHUNK_ENTRY_LEN => e == PatchError::Truncated,
+            _ => e == PatchError::BodyLengthMismatch,
+        };
+        assert!(ok, "prefix {n}: {e:?}");
+        assert!(apply_to_vec(OLD, &p[..n], &Limits::default()).is_err());
+    }
+}
+
+#[test]
+fn trailing_garbage_is_rejected() {
+    let mut p = sample_patch();
+    p.push(0);
+    assert_eq!(apply_err(OLD, &p), PatchError::BodyLengthMismatch);
+}
+
+#[test]
+fn bad_magic() {
+    let mut p = sample_patch();
+    p[0] ^= 1;
+    assert_eq!(apply_err(OLD, &p), PatchError::BadMagic);
+}
+
+#[test]
+fn unsupported_version() {
+    let mut p = sample_patch();
+    p[8] = 2;
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::UnsupportedVersion { found: 2 }
+    );
+}
+
+#[test]
+fn unknown_codec() {
+    let mut p = sample_patch();
+    p[10] = 2; // reserved for xz, unknown to this reader
+    assert_eq!(apply_err(OLD, &p), PatchError::UnknownCodec { id: 2 });
+    p[10] = 0xff;
+    assert_eq!(apply_err(OLD, &p), PatchError::UnknownCodec { id: 0xff });
+}
+
+#[test]
+fn reserved_fields_must_be_zero() {
+    let mut p = sample_patch();
+    p[11] = 1;
+    assert_eq!(apply_err(OLD, &p), PatchError::ReservedNotZero);
+    let mut p = sample_patch();
+    p[108] = 1;
+    assert_eq!(apply_err(OLD, &p), PatchError::ReservedNotZero);
+}
+
+#[test]
+fn chunk_size_checks() {
+    let mut p = sample_patch();
+    set_header_u32(&mut p, 12, 0);
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::BadChunkSize { chunk_size: 0 }
+    );
+    let mut p = sample_patch();
+    set_header_u32(&mut p, 12, u32::MAX);
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::BadChunkSize {
+            chunk_size: u32::MAX
+        }
+    );
+    // A chunk size that implies a different chunk count.
+    let mut p = sample_patch();
+    set_header_u32(&mut p, 12, 12);
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::ChunkCountMismatch {
+            found: 2,
+            expected: 1
+        }
+    );
+}
+
+#[test]
+fn chunk_count_checks() {
+    for (count, expected) in [(1u32, 2u64), (3, 2), (0, 2), (u32::MAX, 2)] {
+        let mut p = sample_patch();
+        set_header_u32(&mut p, 104, count);
+        assert_eq!(
+            apply_err(OLD, &p),
+            PatchError::ChunkCountMismatch {
+                found: count,
+                expected
+            }
+        );
+    }
+    let p = sample_patch();
+    let limits = Limits {
+        max_chunks: 1,
+        ..Limits::default()
+    };
+    assert_eq!(
+        PatchHeader::decode(&p, &limits).unwrap_err(),
+        PatchError::TooManyChunks { count: 2, limit: 1 }
+    );
+}
+
+#[test]
+fn sizes_near_u64_max() {
+    // new_size near u64::MAX: over the default limit.
+    let mut p = sample_patch();
+    set_header_u64(&mut p, 56, u64::MAX);
+    assert_eq!(apply_err(OLD, &p), PatchError::OutputTooLarge);
+    let mut p = sample_patch();
+    set_header_u64(&mut p, 16, u64::MAX - 1);
+    assert_eq!(apply_err(OLD, &p), PatchError::OutputTooLarge);
+    // With unlimited limits, the count check catches it without overflow.
+    let unlimited = Limits {
+        max_new_size: u64::MAX,
+        max_old_size: u64::MAX,
+        max_decoder_memory: u64::MAX,
+        max_chunks: u32::MAX,
+        max_chunk_size: u32::MAX,
+    };
+    let mut p = sample_patch();
+    set_header_u64(&mut p, 56, u64::MAX);
+    assert!(matches!(
+        PatchHeader::decode(&p, &unlimited),
+        Err(PatchError::ChunkCountMismatch { .. })
+    ));
+    // Chunk stored lengths that overflow when summed.
+    let mut p = sample_patch();
+    set_header_u64(&mut p, HEADER_LEN, u64::MAX);
+    assert_eq!(apply_err(OLD, &p), PatchError::BodyLengthMismatch);
+    let mut p = sample_patch();
+    set_header_u64(&mut p, HEADER_LEN, u64::MAX - 50);
+    set_header_u64(&mut p, HEADER_LEN + CHUNK_ENTRY_LEN, 200);
+    assert_eq!(apply_err(OLD, &p), PatchError::BodyLengthMismatch);
+    // Control lengths near u64::MAX.
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(u64::MAX, 0, 0)]),
+        diff: Vec::new(),
+        extra: Vec::new(),
+    });
+    assert!(matches!(
+        apply_err(OLD, &p),
+        PatchError::OutputOverrun { chunk: 0 } | PatchError::OldReadOutOfBounds { chunk: 0 }
+    ));
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(0, u64::MAX, 0)]),
+        diff: Vec::new(),
+        extra: Vec::new(),
+    });
+    assert_eq!(apply_err(OLD, &p), PatchError::OutputOverrun { chunk: 0 });
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(0, 0, i64::MAX), (0, 0, i64::MAX)]),
+        diff: Vec::new(),
+        extra: Vec::new(),
+    });
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::OldReadOutOfBounds { chunk: 0 }
+    );
+    let p = with_chunk0(Spec {
+        old_offset: u64::MAX,
+        ctrl: ctrl(&[(1, 0, 0)]),
+        diff: vec![0],
+        extra: Vec::new(),
+    });
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::OldReadOutOfBounds { chunk: 0 }
+    );
+}
+
+#[test]
+fn declared_memory_over_limit() {
+    let p = sample_patch();
+    let h = PatchHeader::decode(&p, &Limits::default()).unwrap();
+    let limits = Limits {
+        max_decoder_memory: h.decoder_memory - 1,
+        ..Limits::default()
+    };
+    assert_eq!(
+        PatchHeader::decode(&p, &limits).unwrap_err(),
+        PatchError::DecoderMemoryOverLimit {
+            declared: h.decoder_memory,
+            limit: h.decoder_memory - 1
+        }
+    );
+    let mut sink = Vec::new();
+    assert!(apply(&mut SliceImage(OLD), &p, &mut sink, &limits).is_err());
+    assert!(sink.is_empty(), "nothing written before the memory check");
+}
+
+#[test]
+fn chunk_needing_more_than_declared() {
+    let mut p = sample_patch();
+    set_header_u64(&mut p, 96, 10);
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::ChunkMemoryOverDeclared { chunk: 0 }
+    );
+}
+
+#[test]
+fn stored_digest_mismatch() {
+    let mut p = sample_patch();
+    let last = p.len() - 1;
+    p[last] ^= 0x40; // inside chunk 1
+    let mut sink = Vec::new();
+    let e = apply(&mut SliceImage(OLD), &p, &mut sink, &Limits::default()).unwrap_err();
+    assert_eq!(e, PatchError::ChunkDigestMismatch { chunk: 1 });
+    assert_eq!(sink, b"0123X5YZ", "chunk 0 was verified and written");
+    let mut p = sample_patch();
+    p[HEADER_LEN + 2 * CHUNK_ENTRY_LEN] ^= 1; // first body byte
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::ChunkDigestMismatch { chunk: 0 }
+    );
+}
+
+#[test]
+fn output_digest_mismatch() {
+    let mut p = sample_patch();
+    p[HEADER_LEN + 40] ^= 1; // chunk 0 output digest
+    let mut sink = Vec::new();
+    let e = apply(&mut SliceImage(OLD), &p, &mut sink, &Limits::default()).unwrap_err();
+    assert_eq!(e, PatchError::OutputDigestMismatch { chunk: 0 });
+    assert!(
+        sink.is_empty(),
+        "a chunk is written only after its digest matched"
+    );
+}
+
+#[test]
+fn new_digest_mismatch() {
+    let mut p = sample_patch();
+    p[64] ^= 1;
+    assert_eq!(apply_err(OLD, &p), PatchError::NewImageMismatch);
+}
+
+#[test]
+fn wrong_old_image() {
+    let p = sample_patch();
+    let mut sink = Vec::new();
+    let e = apply(
+        &mut SliceImage(&OLD[1..]),
+        &p,
+        &mut sink,
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e, PatchError::OldImageMismatch);
+    let mut other = OLD.to_vec();
+    other[19] ^= 1;
+    let e = apply(&mut SliceImage(&other), &p, &mut sink, &Limits::default()).unwrap_err();
+    assert_eq!(e, PatchError::OldImageMismatch);
+    assert!(sink.is_empty());
+}
+
+#[test]
+fn control_overruns_old() {
+    // add past the end of old
+    let p = with_chunk0(Spec {
+        old_offset: 15,
+        ctrl: ctrl(&[(6, 2, 0)]),
+        diff: vec![0; 6],
+        extra: b"YZ".to_vec(),
+    });
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::OldReadOutOfBounds { chunk: 0 }
+    );
+    // seek before the start of old
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(2, 0, -3), (4, 2, 0)]),
+        diff: vec![0; 6],
+        extra: b"YZ".to_vec(),
+    });
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::OldReadOutOfBounds { chunk: 0 }
+    );
+    // seek past the end of old
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(2, 0, 19), (4, 2, 0)]),
+        diff: vec![0; 6],
+        extra: b"YZ".to_vec(),
+    });
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::OldReadOutOfBounds { chunk: 0 }
+    );
+    // start offset past the end of old
+    let p = with_chunk0(Spec {
+        old_offset: 21,
+        ctrl: ctrl(&[(0, 8, 0)]),
+        diff: Vec::new(),
+        extra: b"0123X5YZ".to_vec(),
+    });
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::OldReadOutOfBounds { chunk: 0 }
+    );
+}
+
+#[test]
+fn control_overruns_new() {
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(6, 3, 0)]),
+        diff: vec![0; 6],
+        extra: b"YZW".to_vec(),
+    });
+    assert_eq!(apply_err(OLD, &p), PatchError::OutputOverrun { chunk: 0 });
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(9, 0, 0)]),
+        diff: vec![0; 8],
+        extra: Vec::new(),
+    });
+    assert_eq!(apply_err(OLD, &p), PatchError::OutputOverrun { chunk: 0 });
+    // a diff stream longer than the chunk output is refused before decoding
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(9, 0, 0)]),
+        diff: vec![0; 9],
+        extra: Vec::new(),
+    });
+    assert_eq!(apply_err(OLD, &p), PatchError::MalformedChunk { chunk: 0 });
+}
+
+#[test]
+fn control_must_produce_exact_output() {
+    // too short
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(6, 1, 0)]),
+        diff: vec![0; 6],
+        extra: b"Y".to_vec(),
+    });
+    assert_eq!(apply_err(OLD, &p), PatchError::ChunkIncomplete { chunk: 0 });
+    // unused diff bytes
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(6, 2, 0)]),
+        diff: vec![0; 7],
+        extra: b"YZ".to_vec(),
+    });
+    assert_eq!(apply_err(OLD, &p), PatchError::ChunkIncomplete { chunk: 0 });
+    // unused extra bytes
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(6, 2, 0)]),
+        diff: vec![0; 6],
+        extra: b"YZW".to_vec(),
+    });
+    assert_eq!(apply_err(OLD, &p), PatchError::ChunkIncomplete { chunk: 0 });
+    // diff stream shorter than the adds
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: ctrl(&[(6, 2, 0)]),
+        diff: vec![0; 5],
+        extra: b"YZ".to_vec(),
+    });
+    assert_eq!(apply_err(OLD, &p), PatchError::ChunkIncomplete { chunk: 0 });
+}
+
+#[test]
+fn malformed_control_varints() {
+    for bad in [
+        vec![0x86, 0x00, 0x02, 0x00], // non-minimal varint
+        vec![0x06, 0x02],             // truncated triple
+        vec![
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0,
+        ], // > u64
+    ] {
+        let p = with_chunk0(Spec {
+            old_offset: 0,
+            ctrl: bad,
+            diff: vec![0; 6],
+            extra: b"YZ".to_vec(),
+        });
+        assert_eq!(apply_err(OLD, &p), PatchError::BadControl { chunk: 0 });
+    }
+}
+
+#[test]
+fn malformed_chunk_bodies() {
+    // stream lengths that do not add up to the body
+    let mut specs = sample_specs();
+    let mut b0 = body_of(&specs.remove(0));
+    b0.push(0);
+    let b1 = body_of(&specs[0]);
+    let p = assemble(OLD, &sample_new(), 8, vec![b0, b1]);
+    assert_eq!(apply_err(OLD, &p), PatchError::MalformedChunk { chunk: 0 });
+    // body shorter than its 32-byte header
+    let b1 = body_of(&sample_specs()[1]);
+    let p = assemble(OLD, &sample_new(), 8, vec![vec![0; 10], b1]);
+    assert_eq!(apply_err(OLD, &p), PatchError::MalformedChunk { chunk: 0 });
+    // codec none but stored != decoded length
+    let mut b0 = body_of(&sample_specs()[0]);
+    b0[12..16].copy_from_slice(&0u32.to_le_bytes()); // ctrl_stored = 0
+    b0.drain(32..32 + 3);
+    let b1 = body_of(&sample_specs()[1]);
+    let p = assemble(OLD, &sample_new(), 8, vec![b0, b1]);
+    assert_eq!(apply_err(OLD, &p), PatchError::MalformedChunk { chunk: 0 });
+}
+
+/// A zstd patch whose only chunk is 64 literal bytes in one extra stream,
+/// given as a zstd frame.
+fn zstd_patch(frame: &[u8]) -> Vec<u8> {
+    let new = [b'A'; 64];
+    let c = ctrl(&[(0, new.len() as u64, 0)]);
+    let bh = ChunkBodyHeader {
+        old_offset: 0,
+        ctrl_len: c.len() as u32,
+        ctrl_stored: c.len() as u32,
+        diff_len: 0,
+        diff_stored: 0,
+        extra_len: new.len() as u32,
+        extra_stored: frame.len() as u32,
+    };
+    let mut body = bh.encode().to_vec();
+    body.extend_from_slice(&c);
+    body.extend_from_slice(frame);
+    let mut p = assemble(OLD, &new, 64, vec![body]);
+    p[10] = Codec::Zstd.id();
+    p
+}
+
+/// Hand-made frame: magic, single-segment descriptor, content size 64, one
+/// last RLE block of 64 x 'A'.
+const RLE_FRAME: [u8; 10] = [0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x40, 0x03, 0x02, 0x00, b'A'];
+
+#[test]
+fn zstd_stream_decodes() {
+    let p = zstd_patch(&RLE_FRAME);
+    let out = apply_to_vec(OLD, &p, &Limits::default()).unwrap();
+    assert_eq!(out, [b'A'; 64]);
+}
+
+#[test]
+fn zstd_bad_frames_fail_cleanly() {
+    // RLE block of 65 bytes: more output than declared
+    let mut f = RLE_FRAME;
+    f[6] = 0x0b;
+    assert_eq!(
+        apply_err(OLD, &zstd_patch(&f)),
+        PatchError::Decompress { chunk: 0 }
+    );
+    // reserved block type
+    let mut f = RLE_FRAME;
+    f[6] = 0x07;
+    assert_eq!(
+        apply_err(OLD, &zstd_patch(&f)),
+        PatchError::Decompress { chunk: 0 }
+    );
+    // trailing bytes after the frame (11 stored bytes < 64, so still a frame)
+    let mut f = RLE_FRAME.to_vec();
+    f.push(0);
+    assert_eq!(
+        apply_err(OLD, &zstd_patch(&f)),
+        PatchError::Decompress { chunk: 0 }
+    );
+    // skippable frame instead of a zstd frame
+    let f = [0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0];
+    assert_eq!(
+        apply_err(OLD, &zstd_patch(&f)),
+        PatchError::Decompress { chunk: 0 }
+    );
+    // stored length above the decoded length
+    let f = [0u8; 65];
+    assert_eq!(
+        apply_err(OLD, &zstd_patch(&f)),
+        PatchError::MalformedChunk { chunk: 0 }
+    );
+}
+
+#[test]
+fn zstd_window_over_limit_is_refused() {
+    use ruzstd::encoding::{CompressionLevel, compress_to_vec};
+    // ruzstd's encoder declares a large window, over the 1 KiB this chunk allows.
+    let frame = compress_to_vec(&[b'A'; 64][..], CompressionLevel::Fastest);
+    assert!(frame.len() < 64);
+    assert_eq!(
+        apply_err(OLD, &zstd_patch(&frame)),
+        PatchError::Decompress { chunk: 0 }
+    );
+}
+
+#[test]
+fn varint_reader() {
+    use super::apply::{read_svarint, read_varint};
+    let mut buf = Vec::new();
+    for v in [0u64, 1, 127, 128, 300, u64::MAX] {
+        buf.clear();
+        varint(&mut buf, v);
+        assert_eq!(read_varint(&mut buf.as_slice()), Some(v));
+    }
+    for v in [0i64, -1, 1, i64::MIN, i64::MAX] {
+        buf.clear();
+        varint(&mut buf, ((v << 1) ^ (v >> 63)) as u64);
+        assert_eq!(read_svarint(&mut buf.as_slice()), Some(v));
+    }
+}
+
+/// Deterministic mutation smoke test: apply never panics, and with the chunk
+/// digests recomputed the chunk parser itself sees the mutated bytes.
+#[test]
+fn mutations_never_panic() {
+    let base = sample_patch();
+    let body_start = HEADER_LEN + 2 * CHUNK_ENTRY_LEN;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..4000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut p = base.clone();
+        let i = (x % p.len() as u64) as usize;
+        p[i] ^= (x >> 32) as u8 | 1;
+        let _ = apply_to_vec(OLD, &p, &Limits::default());
+        if i >= body_start {
+            // re-hash bodies so the mutation reaches the chunk parser
+            let mut off = body_start;
+            for c in 0..2 {
+                let e = HEADER_LEN + c * CHUNK_ENTRY_LEN;
+                let len = u64::from_le_bytes(p[e..e + 8].try_into().unwrap()) as usize;
+                let d = sha256(&p[off..off + len]);
+                p[e + 8..e + 40].copy_from_slice(&d);
+                off += len;
+            }
+            let _ = apply_to_vec(OLD, &p, &Limits::default());
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Diff → apply round trips on synthetic images, and determinism.
+
+use deltaseal_diff::{Codec, DiffError, DiffOptions, Level, diff, diff_with_codec};
+use deltaseal_verify::patch::{Limits, PatchHeader, apply_to_vec};
+
+/// Small deterministic PRNG (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Code-like data: few distinct byte patterns, so matches exist.
+fn structured(rng: &mut Rng, n: usize) -> Vec<u8> {
+    let words: Vec<[u8; 4]> = (0..64).map(|_| (rng.next() as u32).to_le_bytes()).collect();
+    let mut v = Vec::with_capacity(n + 4);
+    while v.len() < n {
+        v.extend_from_slice(&words[rng.below(words.len())]);
+    }
+    v.truncate(n);
+    v
+}
+
+/// Insertions, deletions, moved blocks and byte edits.
+fn edit(rng: &mut Rng, old: &[u8]) -> Vec<u8> {
+    let mut new = old.to_vec();
+    for _ in 0..8 {
+        match rng.below(4) {
+            0 if !new.is_empty() => {
+                let at = rng.below(new.len());
+                let n = 1 + rng.below(300);
+                let ins = rng.bytes(n);
+                new.splice(at..at, ins);
+            }
+            1 if new.len() > 10 => {
+                let at = rng.below(new.len() - 5);
+                let len = (1 + rng.below(400)).min(new.len() - at);
+                new.drain(at..at + len);
+            }
+            2 if new.len() > 1000 => {
+                let at = rng.below(new.len() - 500);
+                let block: Vec<u8> = new.drain(at..at + 500).collect();
+                let to = rng.below(new.len());
+                new.splice(to..to, block);
+            }
+            _ if !new.is_empty() => {
+                let at = rng.below(new.len());
+                new[at] = new[at].wrapping_add(1 + rng.below(255) as u8);
+            }
+            _ => new.extend_from_slice(&rng.bytes(10)),
+        }
+    }
+    new
+}
+
+fn opts(level: Level, threads: usize, chunk_size: u32) -> DiffOptions {
+    DiffOptions {
+        level,
+        threads,
+        chunk_size,
+    }
+}
+
+fn round_trip(old: &[u8], new: &[u8], o: &DiffOptions) -> Vec<u8> {
+    let patch = diff(old, new, o).expect("diff");
+    let out = apply_to_vec(old, &patch, &Limits::default()).expect("apply");
+    assert!(
+        out == new,
+        "round trip mismatch ({} -> {} bytes)",
+        old.len(),
+        new.len()
+    );
+    patch
+}
+
+#[test]
+fn empty_images() {
+    let mut rng = Rng(1);
+    let data = structured(&mut rng, 5000);
+    let d = DiffOptions::default();
+    round_trip(b"", b"", &d);
+    round_trip(b"", &data, &d);
+    round_trip(&data, b"", &d);
+    round_trip(b"", b"x", &opts(Level::Fast, 1, 64));
+}
+
+#[test]
+fn identical_images_are_tiny() {
+    let mut rng = Rng(2);
+    let data = structured(&mut rng, 200_000);
+    let p = round_trip(&data, &data, &DiffOptions::default());
+    // header + 1 chunk entry + body header + a few bytes of streams
+    assert!(p.len() < 400, "identical patch is {} bytes", p.len());
+}
+
+#[test]
+fn one_byte_change_costs_little() {
+    let mut rng = Rng(3);
+    let old = structured(&mut rng, 300_000);
+    let mut new = old.clone();
+    new[150_000] ^= 0x5a;
+    let p = round_trip(&old, &new, &DiffOptions::default());
+    assert!(p.len() < 500, "one-byte change patch is {} bytes", p.len());
+}
+
+#[test]
+fn random_images() {
+    let mut rng = Rng(4);
+    for (a, b) in [
+        (1, 1),
+        (10, 1000),
+        (1000, 10),
+        (4096, 4096),
+        (30_000, 20_000),
+    ] {
+        let old = rng.bytes(a);
+        let new = rng.bytes(b);
+        for cs in [64, 1000, 1 << 20] {
+            round_trip(&old, &new, &opts(Level::Fast, 2, cs));
+        }
+    }
+}
+
+#[test]
+fn structured_edits_all_levels_and_chunk_sizes() {
+    let mut rng = Rng(5);
+    for size in [100, 5_000, 150_000] {
+        let old = structured(&mut rng, size);
+        let new = edit(&mut rng, &old);
+        for level in [Level::Fast, Level::Default, Level::Max] {
+            for cs in [64, 4096, 1 << 20] {
+                if level == Level::Max && cs == 64 && size > 10_000 {
+                    continue; // slow and adds nothing
+                }
+                let p = round_trip(&old, &new, &opts(level, 2, cs));
+                if size == 150_000 && cs == 1 << 20 {
+                    assert!(
+                        p.len() < new.len() / 10,
+                        "{level:?}: patch {} of {}",
+                        p.len(),
+                        new.len()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn codec_none_round_trips() {
+    let mut rng = Rng(6);
+    let old = structured(&mut rng, 20_000);
+    let new = edit(&mut rng, &old);
+    let p = diff_with_codec(&old, &new, &opts(Level::Default, 2, 4096), Codec::None).unwrap();
+    let h = PatchHeader::decode(&p, &Limits::default()).unwrap();
+    assert_eq!(h.codec, Codec::None);
+    assert_eq!(apply_to_vec(&old, &p, &Limits::default()).unwrap(), new);
+}
+
+#[test]
+fn deterministic_across_threads() {
+    let mut rng = Rng(7);
+    let old = structured(&mut rng, 400_000);
+    let new = edit(&mut rng, &old);
+    for cs in [64 * 1024, 1 << 20] {
+        let p1 = round_trip(&old, &new, &opts(Level::Default, 1, cs));
+        let p2 = round_trip(&old, &new, &opts(Level::Default, 2, cs));
+        let p3 = round_trip(&old, &new, &opts(Level::Default, 3, cs));
+        assert_eq!(p1, p2);
+        assert_eq!(p1, p3);
+    }
+}
+
+#[test]
+fn declared_memory_is_bounded_by_chunk_size() {
+    let mut rng = Rng(8);
+    let old = rng.bytes(3 << 20);
+    let new = rng.bytes(3 << 20);
+    let p = round_trip(&old, &new, &DiffOptions::default());
+    let h = PatchHeader::decode(&p, &Limits::default()).unwrap();
+    assert_eq!(h.chunks.len(), 3);
+    assert!(h.decoder_memory <= 6 << 20, "declared {}", h.decoder_memory);
+    assert!(h.decoder_memory >= 1 << 20);
+}
+
+#[test]
+fn zero_chunk_size_is_an_error() {
+    let e = diff(b"a", b"b", &opts(Level::Fast, 1, 0)).unwrap_err();
+    assert!(matches!(e, DiffError::ZeroChunkSize));
+}
