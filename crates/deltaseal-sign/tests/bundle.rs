@@ -455,3 +455,44 @@ fn vendor_and_class_policy() {
         Ok(())
     );
 }
+
+/// Deterministic random mutations (replace, insert, delete runs of bytes):
+/// never a panic, and nothing but the original is accepted.
+///
+/// One signer: with several, the COSE_Sign1 blocks of signers the device does
+/// not trust are not authenticated by anything, so mutating them is harmless
+/// and goes unnoticed (as in any COSE multi-signer message).
+#[test]
+fn random_mutations_never_panic_or_pass() {
+    let bytes = build_bundle(&input(5), &[key(2)]).unwrap();
+    let trusted = [key(2).verifying_key()];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..20_000 {
+        let mut bad = bytes.clone();
+        for _ in 0..1 + next() % 3 {
+            let at = (next() as usize) % bad.len();
+            match next() % 3 {
+                0 => bad[at] = next() as u8,
+                1 => bad.insert(at, next() as u8),
+                _ => {
+                    let n = 1 + (next() as usize) % 8;
+                    bad.drain(at..(at + n).min(bad.len()));
+                }
+            }
+        }
+        if bad != bytes && accept(&bad, &trusted, &Policy::default()).is_ok() {
+            let first = bad.iter().zip(&bytes).position(|(a, b)| a != b);
+            panic!(
+                "accepted: len {} vs {}, first diff {first:?}",
+                bad.len(),
+                bytes.len()
+            );
+        }
+    }
+}
