@@ -30,8 +30,8 @@ pub mod policy;
 use alloc::vec::Vec;
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use sha2::{Digest, Sha256};
 
+use crate::digest::sha256;
 use cbor::{Key, Reader};
 use cose::Sign1;
 pub use cose::sig_structure;
@@ -136,10 +136,6 @@ pub fn kid(key: &VerifyingKey) -> [u8; 16] {
         *o = *i;
     }
     out
-}
-
-pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
-    Sha256::digest(data).into()
 }
 
 /// A strictly decoded, not yet authenticated bundle.
