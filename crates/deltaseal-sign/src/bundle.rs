@@ -53,7 +53,7 @@ pub enum SignError {
         /// The limit, [`MAX_SIGNATURES`].
         max: usize,
     },
-    /// The component id is empty or over the decoder's limits.
+    /// The component id is over the decoder's limits (parts or part length).
     #[error("invalid component id")]
     InvalidComponentId,
 }
