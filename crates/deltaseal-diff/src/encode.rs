@@ -35,7 +35,7 @@ pub fn diff_with_codec(
         });
     }
     let sa = if count == 0 {
-        SuffixArray::I32(Vec::new())
+        SuffixArray::empty()
     } else {
         SuffixArray::build(old)?
     };

@@ -15,6 +15,11 @@ pub(crate) struct Op {
     pub seek: i64,
 }
 
+/// Rejected matches at least this long make the scan step more than one byte.
+const SKIP_MIN_LEN: isize = 64;
+/// Step after a rejected long match: `len / SKIP_DIVISOR` bytes.
+const SKIP_DIVISOR: isize = 4;
+
 /// Matching result for one chunk.
 pub(crate) struct ChunkMatch {
     /// Absolute old offset where the first `add` starts.
@@ -65,11 +70,21 @@ pub(crate) fn match_chunk(
             if (len == oldscore && len != 0) || len > oldscore + 8 {
                 break;
             }
-            let o = scan + lastoffset;
-            if o >= 0 && o < oldsize && old_at(o) == new_at(scan) {
-                oldscore -= 1;
+            // Not worth a new control triple here. bsdiff steps one byte and
+            // searches again; after a long match that mostly re-finds the same
+            // match shifted by one, so step further (keeping `oldscore` exact).
+            let step = if len >= SKIP_MIN_LEN {
+                len / SKIP_DIVISOR
+            } else {
+                1
+            };
+            for _ in 0..step {
+                let o = scan + lastoffset;
+                if o >= 0 && o < oldsize && old_at(o) == new_at(scan) {
+                    oldscore -= 1;
+                }
+                scan += 1;
             }
-            scan += 1;
         }
 
         if len != oldscore || scan == newsize {

@@ -1,15 +1,27 @@
-//! Suffix array of the old image, built once and shared read-only.
+//! Suffix array of the old image, built once and shared read-only, with a
+//! 2-byte bucket table that narrows every search.
 
 use libsais::SuffixArrayConstruction;
 
 use crate::DiffError;
 
-/// Suffix array with the narrowest index type that fits.
-pub(crate) enum SuffixArray {
+/// Suffix array indices with the narrowest type that fits.
+enum Indices {
     /// Old images below 2 GiB.
     I32(Vec<i32>),
     /// Larger old images.
     I64(Vec<i64>),
+}
+
+/// Keys: `b0 * 257 + 0` for the 1-byte suffix `b0`, `b0 * 257 + b1 + 1` otherwise;
+/// this orders like the suffixes themselves.
+const KEYS: usize = 256 * 257;
+
+/// Suffix array of `old` plus bucket starts by 2-byte prefix.
+pub(crate) struct SuffixArray {
+    idx: Indices,
+    /// `buckets[k]` = first SA index whose suffix has key `>= k`; `KEYS + 1` entries.
+    buckets: Vec<usize>,
 }
 
 fn sais_error(e: libsais::LibsaisError) -> DiffError {
@@ -21,62 +33,136 @@ fn sais_error(e: libsais::LibsaisError) -> DiffError {
     DiffError::SuffixArray { reason }
 }
 
+fn key_of(old: &[u8], s: usize) -> usize {
+    let b0 = old[s] as usize * 257;
+    match old.get(s + 1) {
+        Some(&b1) => b0 + b1 as usize + 1,
+        None => b0,
+    }
+}
+
 impl SuffixArray {
     pub(crate) fn build(old: &[u8]) -> Result<SuffixArray, DiffError> {
-        if old.is_empty() {
-            return Ok(SuffixArray::I32(Vec::new()));
-        }
-        if old.len() < i32::MAX as usize {
-            let sa = SuffixArrayConstruction::for_text(old)
-                .in_owned_buffer32()
-                .single_threaded()
-                .run()
-                .map_err(sais_error)?
-                .into_vec();
-            Ok(SuffixArray::I32(sa))
+        let idx = if old.is_empty() {
+            Indices::I32(Vec::new())
+        } else if old.len() < i32::MAX as usize {
+            Indices::I32(
+                SuffixArrayConstruction::for_text(old)
+                    .in_owned_buffer32()
+                    .single_threaded()
+                    .run()
+                    .map_err(sais_error)?
+                    .into_vec(),
+            )
         } else if i64::try_from(old.len()).is_ok() {
-            let sa = SuffixArrayConstruction::for_text(old)
-                .in_owned_buffer64()
-                .single_threaded()
-                .run()
-                .map_err(sais_error)?
-                .into_vec();
-            Ok(SuffixArray::I64(sa))
+            Indices::I64(
+                SuffixArrayConstruction::for_text(old)
+                    .in_owned_buffer64()
+                    .single_threaded()
+                    .run()
+                    .map_err(sais_error)?
+                    .into_vec(),
+            )
         } else {
-            Err(DiffError::OldTooLarge {
+            return Err(DiffError::OldTooLarge {
                 size: old.len() as u64,
-            })
+            });
+        };
+        // Count keys over all suffixes (same multiset as over the SA), then prefix sums.
+        let mut buckets = vec![0usize; KEYS + 1];
+        for s in 0..old.len() {
+            buckets[key_of(old, s) + 1] += 1;
+        }
+        for k in 1..=KEYS {
+            buckets[k] += buckets[k - 1];
+        }
+        Ok(SuffixArray { idx, buckets })
+    }
+
+    /// An empty suffix array (for an empty old image).
+    pub(crate) fn empty() -> SuffixArray {
+        SuffixArray {
+            idx: Indices::I32(Vec::new()),
+            buckets: vec![0; KEYS + 1],
         }
     }
 
     /// Longest match of a prefix of `needle` among suffixes of `old`:
-    /// returns `(old position, length)`.
+    /// returns `(old position, length)`. Ties go to the lexicographically
+    /// smaller suffix, so results are deterministic.
     pub(crate) fn search(&self, old: &[u8], needle: &[u8]) -> (usize, usize) {
-        match self {
-            SuffixArray::I32(sa) => search_in(sa, |v| v as usize, old, needle),
-            SuffixArray::I64(sa) => search_in(sa, |v| v as usize, old, needle),
+        if needle.is_empty() || old.is_empty() {
+            return (0, 0);
+        }
+        let (lo, hi, known) = if needle.len() >= 2 {
+            let k = key_of(needle, 0);
+            (self.buckets[k], self.buckets[k + 1], 2)
+        } else {
+            let b0 = needle[0] as usize * 257;
+            (self.buckets[b0], self.buckets[b0 + 257], 1)
+        };
+        match &self.idx {
+            Indices::I32(sa) => search_in(sa, |v| v as usize, old, needle, lo, hi, known),
+            Indices::I64(sa) => search_in(sa, |v| v as usize, old, needle, lo, hi, known),
         }
     }
 }
 
-fn match_len(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+/// Length of the common prefix of `a` and `b`.
+pub(crate) fn match_len(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let x = u64::from_le_bytes(a[i..i + 8].try_into().unwrap_or([0; 8]));
+        let y = u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+        let d = x ^ y;
+        if d != 0 {
+            return i + (d.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
 }
 
+/// Binary search within `sa[lo..hi]`, where every suffix shares `known`
+/// leading bytes with `needle`, skipping bytes already known to match
+/// (the min of the LCPs with both bounds).
 fn search_in<T: Copy>(
     sa: &[T],
     at: impl Fn(T) -> usize,
     old: &[u8],
     needle: &[u8],
+    mut lo: usize,
+    mut hi: usize,
+    known: usize,
 ) -> (usize, usize) {
-    if sa.is_empty() || needle.is_empty() {
-        return (0, 0);
+    let (mut l, mut r) = (known, known);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let s = at(sa[mid]);
+        let k = l.min(r);
+        let m = k + match_len(&old[s + k..], &needle[k..]);
+        let less = if m == needle.len() {
+            false
+        } else {
+            s + m == old.len() || old[s + m] < needle[m]
+        };
+        if less {
+            lo = mid + 1;
+            l = m;
+        } else {
+            hi = mid;
+            r = m;
+        }
     }
-    let p = sa.partition_point(|&s| &old[at(s)..] < needle);
+    // Best of the two neighbours of the insertion point.
     let mut best = (0, 0);
-    for i in [p.wrapping_sub(1), p] {
-        if let Some(&s) = sa.get(i) {
-            let pos = at(s);
+    for i in [lo.wrapping_sub(1), lo] {
+        if let Some(&v) = sa.get(i) {
+            let pos = at(v);
             let len = match_len(&old[pos..], needle);
             if len > best.1 {
                 best = (pos, len);
