@@ -74,6 +74,6 @@ impl AtomicFile {
 /// Lets the patch applier stream the new image straight into the temp file.
 impl ImageSink for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> Result<(), ImageIoError> {
-        self.writer.write_all(buf).map_err(|_| ImageIoError)
+        self.writer.write_all(buf).map_err(|_| ImageIoError::Write)
     }
 }

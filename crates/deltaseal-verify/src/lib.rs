@@ -24,3 +24,4 @@ extern crate alloc;
 pub mod bundle;
 pub mod digest;
 pub mod patch;
+pub mod update;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use deltaseal_sign::{ids, keys};
-use deltaseal_verify::bundle::{Bundle, Policy, kid};
+use deltaseal_verify::bundle::{Bundle, Policy};
 use deltaseal_verify::patch::Limits;
 use deltaseal_verify::update::apply_update;
 
@@ -53,6 +53,11 @@ pub fn run(args: &Args) -> Result<()> {
     let authenticated = bundle
         .authenticate(&trusted)
         .context("signature check failed")?;
+    let signers: Vec<String> = authenticated
+        .verified_kids()
+        .iter()
+        .map(hex::encode)
+        .collect();
     let vendor_id = args.vendor.as_deref().map(ids::vendor_id);
     let class_id = match (&vendor_id, args.class.as_deref()) {
         (Some(vendor), Some(class)) => Some(ids::class_id(vendor, class)),
@@ -86,7 +91,6 @@ pub fn run(args: &Args) -> Result<()> {
         _ => bail!("--old and --output go together"),
     };
 
-    let signers: Vec<String> = trusted.iter().map(|k| hex::encode(kid(k))).collect();
     if args.json {
         let report = serde_json::json!({
             "verified": true,
@@ -98,15 +102,16 @@ pub fn run(args: &Args) -> Result<()> {
             "target_size": manifest.target.size,
             "target_sha256": hex::encode(manifest.target.digest),
             "patch_size": manifest.patch.size,
-            "trusted_keys": signers,
+            "signers": signers,
             "applied": applied,
             "output": args.output,
         });
         println!("{report}");
     } else {
         println!(
-            "verified: sequence {}, {} byte patch to a {} byte image (sha256 {})",
+            "verified: sequence {}, signed by {}, {} byte patch to a {} byte image (sha256 {})",
             manifest.sequence,
+            signers.join(", "),
             manifest.patch.size,
             manifest.target.size,
             hex::encode(manifest.target.digest)
