@@ -1,5 +1,5 @@
 //! Suffix array of the old image, built once and shared read-only, with a
-//! 2-byte bucket table that narrows every search.
+//! 2- or 3-byte bucket table that narrows every search.
 
 use libsais::SuffixArrayConstruction;
 
@@ -13,15 +13,22 @@ enum Indices {
     I64(Vec<i64>),
 }
 
-/// Keys: `b0 * 257 + 0` for the 1-byte suffix `b0`, `b0 * 257 + b1 + 1` otherwise;
-/// this orders like the suffixes themselves.
-const KEYS: usize = 256 * 257;
+/// Bucket table: `start[k]` = first SA index whose suffix has key `>= k`.
+///
+/// The key of a suffix is its first `depth` bytes in base 257, each byte as
+/// `b + 1` and a missing byte (past the end of old) as `0`, so keys order like
+/// the suffixes themselves.
+enum Buckets {
+    /// depth 2, any old size.
+    D2(Vec<u64>),
+    /// depth 3, old images from 1 MiB up to 4 GiB (68 MB table).
+    D3(Vec<u32>),
+}
 
-/// Suffix array of `old` plus bucket starts by 2-byte prefix.
+/// Suffix array of `old` plus bucket starts by 2- or 3-byte prefix.
 pub(crate) struct SuffixArray {
     idx: Indices,
-    /// `buckets[k]` = first SA index whose suffix has key `>= k`; `KEYS + 1` entries.
-    buckets: Vec<usize>,
+    buckets: Buckets,
 }
 
 fn sais_error(e: libsais::LibsaisError) -> DiffError {
@@ -33,12 +40,26 @@ fn sais_error(e: libsais::LibsaisError) -> DiffError {
     DiffError::SuffixArray { reason }
 }
 
-fn key_of(old: &[u8], s: usize) -> usize {
-    let b0 = old[s] as usize * 257;
-    match old.get(s + 1) {
-        Some(&b1) => b0 + b1 as usize + 1,
-        None => b0,
+/// Key of the first `depth` bytes of `text` (missing bytes count as 0).
+fn key_of(text: &[u8], depth: usize) -> usize {
+    let mut k = 0;
+    for j in 0..depth {
+        k = k * 257 + text.get(j).map_or(0, |&b| b as usize + 1);
     }
+    k
+}
+
+fn counts<T: Copy + Default + core::ops::AddAssign + From<u8>>(old: &[u8], depth: usize) -> Vec<T> {
+    let keys = 257usize.pow(depth as u32);
+    let mut b = vec![T::default(); keys + 1];
+    for s in 0..old.len() {
+        b[key_of(&old[s..], depth) + 1] += T::from(1u8);
+    }
+    for k in 1..=keys {
+        let prev = b[k - 1];
+        b[k] += prev;
+    }
+    b
 }
 
 impl SuffixArray {
@@ -68,14 +89,12 @@ impl SuffixArray {
                 size: old.len() as u64,
             });
         };
-        // Count keys over all suffixes (same multiset as over the SA), then prefix sums.
-        let mut buckets = vec![0usize; KEYS + 1];
-        for s in 0..old.len() {
-            buckets[key_of(old, s) + 1] += 1;
-        }
-        for k in 1..=KEYS {
-            buckets[k] += buckets[k - 1];
-        }
+        // Counting keys over all suffixes gives the same multiset as over the SA.
+        let buckets = if old.len() >= 1 << 20 && u32::try_from(old.len()).is_ok() {
+            Buckets::D3(counts(old, 3))
+        } else {
+            Buckets::D2(counts(old, 2))
+        };
         Ok(SuffixArray { idx, buckets })
     }
 
@@ -83,7 +102,7 @@ impl SuffixArray {
     pub(crate) fn empty() -> SuffixArray {
         SuffixArray {
             idx: Indices::I32(Vec::new()),
-            buckets: vec![0; KEYS + 1],
+            buckets: Buckets::D2(Vec::new()),
         }
     }
 
@@ -94,12 +113,16 @@ impl SuffixArray {
         if needle.is_empty() || old.is_empty() {
             return (0, 0);
         }
-        let (lo, hi, known) = if needle.len() >= 2 {
-            let k = key_of(needle, 0);
-            (self.buckets[k], self.buckets[k + 1], 2)
-        } else {
-            let b0 = needle[0] as usize * 257;
-            (self.buckets[b0], self.buckets[b0 + 257], 1)
+        let depth = match self.buckets {
+            Buckets::D2(_) => 2,
+            Buckets::D3(_) => 3,
+        };
+        let known = needle.len().min(depth);
+        let k = key_of(needle, depth);
+        let k_end = k + 257usize.pow((depth - known) as u32);
+        let (lo, hi) = match &self.buckets {
+            Buckets::D2(b) => (b[k] as usize, b[k_end] as usize),
+            Buckets::D3(b) => (b[k] as usize, b[k_end] as usize),
         };
         match &self.idx {
             Indices::I32(sa) => search_in(sa, |v| v as usize, old, needle, lo, hi, known),
