@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use deltaseal_diff::{DiffOptions, Level, diff};
-use deltaseal_verify::patch::{Limits, apply_to_vec};
+use deltaseal_verify::patch::{Limits, PatchHeader, apply_to_vec};
 
 const PAIRS: [&str; 5] = [
     "mcu-moondancer",
@@ -55,12 +55,16 @@ fn corpus_round_trips() {
         let out = apply_to_vec(&old, &patch, &Limits::default()).expect("apply");
         let apply_s = t.elapsed().as_secs_f64();
         assert!(out == new, "{pair}: applied output differs from new.bin");
+        let mem = PatchHeader::decode(&patch, &Limits::default())
+            .expect("header")
+            .decoder_memory;
         println!(
-            "{pair} {} {} {} {:.2}% diff {diff_s:.2}s apply {apply_s:.3}s",
+            "{pair} {} {} {} {:.2}% diff {diff_s:.2}s apply {apply_s:.3}s mem {:.2}MiB",
             old.len(),
             new.len(),
             patch.len(),
-            100.0 * patch.len() as f64 / new.len().max(1) as f64
+            100.0 * patch.len() as f64 / new.len().max(1) as f64,
+            mem as f64 / (1 << 20) as f64
         );
     }
 }

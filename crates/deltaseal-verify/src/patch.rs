@@ -32,7 +32,9 @@ mod header;
 #[cfg(test)]
 mod tests;
 
-pub use apply::{ApplySummary, ImageIoError, ImageSink, OldImage, SliceImage, apply, apply_to_vec};
+pub use apply::{
+    ApplySummary, ChunkApplier, ImageIoError, ImageSink, OldImage, SliceImage, apply, apply_to_vec,
+};
 pub use header::{
     CHUNK_BODY_HEADER_LEN, CHUNK_ENTRY_LEN, ChunkBodyHeader, ChunkEntry, HEADER_LEN, PatchHeader,
     chunk_memory, index_digest,
@@ -112,14 +114,15 @@ impl Default for Limits {
 
 impl Limits {
     /// Limits for a small device: images up to 16 MiB, chunks up to 16 KiB,
-    /// at most 256 KiB of decoder memory. Patches must be written with a
+    /// at most 256 KiB of decoder memory, at most 1024 chunks (the reference
+    /// reader keeps the 72-byte-per-chunk table in memory: 72 KiB). Patches must be written with a
     /// matching chunk size (and usually `Codec::None` or small zstd windows).
     pub fn mcu() -> Self {
         Limits {
             max_new_size: 16 << 20,
             max_old_size: 16 << 20,
             max_decoder_memory: 256 << 10,
-            max_chunks: 4096,
+            max_chunks: 1024,
             max_chunk_size: 16 << 10,
         }
     }

@@ -111,30 +111,21 @@ pub fn apply<O: OldImage + ?Sized, S: ImageSink + ?Sized>(
     let header = PatchHeader::decode(patch, limits)?;
     check_old(old, &header)?;
 
-    let mut body_off = header.encoded_len();
-    let mut state = ChunkState::default();
+    let mut applier = ChunkApplier::new();
     let mut new_hash = Sha256::new();
     let mut written: u64 = 0;
     let mut index: u32 = 0;
+    let mut body_off = header.encoded_len();
     for entry in &header.chunks {
         let stored = usize::try_from(entry.stored_len).map_err(|_| PatchError::Truncated)?;
         let end = body_off.checked_add(stored).ok_or(PatchError::Truncated)?;
         let body = patch.get(body_off..end).ok_or(PatchError::Truncated)?;
         body_off = end;
-        if sha256(body) != entry.stored_digest {
-            return Err(PatchError::ChunkDigestMismatch { chunk: index });
-        }
-        let out_len = header
-            .chunk_output_len(index)
-            .ok_or(PatchError::MalformedChunk { chunk: index })?;
-        let out = state.run(&header, index, body, out_len, old)?;
-        if sha256(out) != entry.output_digest {
-            return Err(PatchError::OutputDigestMismatch { chunk: index });
-        }
+        let out = applier.run_body(&header, index, body, old)?;
         new_hash.update(out);
         sink.write(out)?;
         written = written
-            .checked_add(out_len)
+            .checked_add(out.len() as u64)
             .ok_or(PatchError::OutputTooLarge)?;
         index = index.checked_add(1).ok_or(PatchError::TooManyChunks {
             count: u32::MAX,
@@ -150,6 +141,76 @@ pub fn apply<O: OldImage + ?Sized, S: ImageSink + ?Sized>(
         chunks: index,
         decoder_memory: header.decoder_memory,
     })
+}
+
+/// Applies single chunks, for parallel apply or resuming at a chunk boundary.
+///
+/// The caller must already have checked the old image (size and digest, as
+/// [`apply`] does) and must check the final new-image digest itself. Each
+/// call checks the chunk's stored digest before parsing it and its output
+/// digest before returning the output. Buffers are reused across calls.
+///
+/// ```
+/// use deltaseal_verify::patch::{ChunkApplier, Limits, PatchHeader, SliceImage};
+/// # fn demo(old: &[u8], patch: &[u8]) -> Result<(), deltaseal_verify::patch::PatchError> {
+/// let header = PatchHeader::decode(patch, &Limits::default())?;
+/// let mut applier = ChunkApplier::new();
+/// // e.g. resume at chunk 3 after a power loss:
+/// if header.chunks.len() > 3 {
+///     let out = applier.apply_chunk(&header, patch, 3, &mut SliceImage(old))?;
+///     assert_eq!(Some(out.len() as u64), header.chunk_output_len(3));
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Default)]
+pub struct ChunkApplier {
+    state: ChunkState,
+}
+
+impl ChunkApplier {
+    /// A new applier with empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Apply chunk `index` of `patch` (whose header is `header`) and return
+    /// its verified output.
+    pub fn apply_chunk<O: OldImage + ?Sized>(
+        &mut self,
+        header: &PatchHeader,
+        patch: &[u8],
+        index: u32,
+        old: &mut O,
+    ) -> Result<&[u8], PatchError> {
+        let range = header
+            .chunk_body_range(index)
+            .ok_or(PatchError::MalformedChunk { chunk: index })?;
+        let body = patch.get(range).ok_or(PatchError::Truncated)?;
+        self.run_body(header, index, body, old)
+    }
+
+    fn run_body<O: OldImage + ?Sized>(
+        &mut self,
+        header: &PatchHeader,
+        index: u32,
+        body: &[u8],
+        old: &mut O,
+    ) -> Result<&[u8], PatchError> {
+        let malformed = PatchError::MalformedChunk { chunk: index };
+        let entry = usize::try_from(index)
+            .ok()
+            .and_then(|i| header.chunks.get(i))
+            .ok_or(malformed)?;
+        if sha256(body) != entry.stored_digest {
+            return Err(PatchError::ChunkDigestMismatch { chunk: index });
+        }
+        let out_len = header.chunk_output_len(index).ok_or(malformed)?;
+        let out = self.state.run(header, index, body, out_len, old)?;
+        if sha256(out) != entry.output_digest {
+            return Err(PatchError::OutputDigestMismatch { chunk: index });
+        }
+        Ok(out)
+    }
 }
 
 /// Apply `patch` to an in-memory `old` image and return the new image.

@@ -317,6 +317,18 @@ impl PatchHeader {
         out
     }
 
+    /// Byte range of chunk `index`'s body within the patch, or `None` if out
+    /// of range or overflowing.
+    pub fn chunk_body_range(&self, index: u32) -> Option<core::ops::Range<usize>> {
+        let i = usize::try_from(index).ok()?;
+        let mut start = self.encoded_len();
+        for c in self.chunks.get(..i)? {
+            start = start.checked_add(usize::try_from(c.stored_len).ok()?)?;
+        }
+        let len = usize::try_from(self.chunks.get(i)?.stored_len).ok()?;
+        Some(start..start.checked_add(len)?)
+    }
+
     /// Output length of chunk `index` (the last one may be short), or `None`
     /// if out of range.
     pub fn chunk_output_len(&self, index: u32) -> Option<u64> {

@@ -729,3 +729,31 @@ fn mutations_never_panic() {
         }
     }
 }
+
+#[test]
+fn chunks_apply_independently_in_any_order() {
+    let p = sample_patch();
+    let h = PatchHeader::decode(&p, &Limits::default()).unwrap();
+    let mut a = ChunkApplier::new();
+    let c1 = a
+        .apply_chunk(&h, &p, 1, &mut SliceImage(OLD))
+        .unwrap()
+        .to_vec();
+    let c0 = a
+        .apply_chunk(&h, &p, 0, &mut SliceImage(OLD))
+        .unwrap()
+        .to_vec();
+    assert_eq!([c0, c1].concat(), sample_new());
+    assert_eq!(
+        a.apply_chunk(&h, &p, 2, &mut SliceImage(OLD)).unwrap_err(),
+        PatchError::MalformedChunk { chunk: 2 }
+    );
+    let mut bad = p.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert_eq!(
+        a.apply_chunk(&h, &bad, 1, &mut SliceImage(OLD))
+            .unwrap_err(),
+        PatchError::ChunkDigestMismatch { chunk: 1 }
+    );
+}
