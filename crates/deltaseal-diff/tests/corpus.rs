@@ -1,6 +1,7 @@
 //! Corpus round trips: diff (default level, 2 threads), apply, compare, and
 //! print `pair old new patch %`. Pairs come from `$CORPUS_DIR` (default
 //! `<workspace>/../corpus-data`); missing pairs are skipped with a message.
+//! `DELTASEAL_LEVEL=fast|max` and `DELTASEAL_CHUNK_SIZE=<bytes>` change the options.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -43,11 +44,17 @@ fn corpus_round_trips() {
             eprintln!("SKIP: corpus pair {pair} not found; run ../shared/corpus/fetch.sh");
             continue;
         };
-        let opts = DiffOptions {
+        let mut opts = DiffOptions {
             level: level(),
             threads: 2,
             ..DiffOptions::default()
         };
+        if let Some(cs) = std::env::var("DELTASEAL_CHUNK_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            opts.chunk_size = cs;
+        }
         let t = Instant::now();
         let patch = diff(&old, &new, &opts).expect("diff");
         let diff_s = t.elapsed().as_secs_f64();

@@ -199,3 +199,23 @@ fn zero_chunk_size_is_an_error() {
     let e = diff(b"a", b"b", &opts(Level::Fast, 1, 0)).unwrap_err();
     assert!(matches!(e, DiffError::ZeroChunkSize));
 }
+
+#[test]
+fn mcu_style_patches_fit_mcu_limits() {
+    let mut rng = Rng(9);
+    let old = structured(&mut rng, 200_000);
+    let new = edit(&mut rng, &old);
+    let o = opts(Level::Default, 2, 16 * 1024);
+    for codec in [Codec::Zstd, Codec::None] {
+        let p = diff_with_codec(&old, &new, &o, codec).unwrap();
+        let h = PatchHeader::decode(&p, &Limits::mcu()).unwrap();
+        if codec == Codec::None {
+            assert!(
+                h.decoder_memory <= 64 * 1024,
+                "declared {}",
+                h.decoder_memory
+            );
+        }
+        assert_eq!(apply_to_vec(&old, &p, &Limits::mcu()).unwrap(), new);
+    }
+}

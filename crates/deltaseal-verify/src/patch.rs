@@ -114,14 +114,15 @@ impl Default for Limits {
 
 impl Limits {
     /// Limits for a small device: images up to 16 MiB, chunks up to 16 KiB,
-    /// at most 256 KiB of decoder memory, at most 1024 chunks (the reference
-    /// reader keeps the 72-byte-per-chunk table in memory: 72 KiB). Patches must be written with a
-    /// matching chunk size (and usually `Codec::None` or small zstd windows).
+    /// at most 512 KiB of declared decoder memory (a 16 KiB-chunk zstd patch
+    /// declares about 320 KiB; with `Codec::None` about 64 KiB), at most 1024
+    /// chunks (the reference reader keeps the 72-byte-per-chunk table in
+    /// memory: 72 KiB).
     pub fn mcu() -> Self {
         Limits {
             max_new_size: 16 << 20,
             max_old_size: 16 << 20,
-            max_decoder_memory: 256 << 10,
+            max_decoder_memory: 512 << 10,
             max_chunks: 1024,
             max_chunk_size: 16 << 10,
         }
