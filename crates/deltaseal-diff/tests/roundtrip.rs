@@ -219,3 +219,40 @@ fn mcu_style_patches_fit_mcu_limits() {
         assert_eq!(apply_to_vec(&old, &p, &Limits::mcu()).unwrap(), new);
     }
 }
+
+/// Mutate chunk bodies of real zstd patches and re-hash them, so the
+/// mutated bytes reach the stream decoders and the control interpreter:
+/// apply must return an error (or the right image), never panic.
+#[test]
+fn mutated_chunk_bodies_never_panic() {
+    use deltaseal_verify::digest::sha256;
+    use deltaseal_verify::patch::{CHUNK_ENTRY_LEN, HEADER_LEN};
+    let mut rng = Rng(10);
+    let old = structured(&mut rng, 40_000);
+    let new = edit(&mut rng, &old);
+    let base = diff(&old, &new, &opts(Level::Default, 1, 8192)).unwrap();
+    let h = PatchHeader::decode(&base, &Limits::default()).unwrap();
+    let n = h.chunks.len();
+    let bodies = HEADER_LEN + n * CHUNK_ENTRY_LEN;
+    let mut errors = 0;
+    for _ in 0..3000 {
+        let mut p = base.clone();
+        for _ in 0..1 + rng.below(3) {
+            let i = bodies + rng.below(p.len() - bodies);
+            p[i] ^= 1 << rng.below(8);
+        }
+        let mut off = bodies;
+        for c in 0..n {
+            let e = HEADER_LEN + c * CHUNK_ENTRY_LEN;
+            let len = h.chunks[c].stored_len as usize;
+            let d = sha256(&p[off..off + len]);
+            p[e + 8..e + 40].copy_from_slice(&d);
+            off += len;
+        }
+        match apply_to_vec(&old, &p, &Limits::default()) {
+            Ok(out) => assert_eq!(out, new),
+            Err(_) => errors += 1,
+        }
+    }
+    assert!(errors > 2500, "only {errors} mutations detected");
+}
