@@ -21,7 +21,9 @@ fn load_pair() -> (String, Vec<u8>, Vec<u8>) {
         (Ok(old), Ok(new)) => (pair.to_string(), old, new),
         _ => {
             eprintln!("SKIP corpus: {pair} not found; benchmarking a synthetic pair");
-            let old: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+            let old: Vec<u8> = (0..200_000u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+                .collect();
             let mut new = old.clone();
             new.splice(50_000..50_000, (0..600u32).map(|i| i as u8));
             ("synthetic".to_string(), old, new)

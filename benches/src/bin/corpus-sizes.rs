@@ -34,8 +34,13 @@ fn corpus_dir() -> PathBuf {
 fn main() {
     let dir = corpus_dir();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("Corpus: `{}`; {threads} threads. Sizes are % of the new image.\n", dir.display());
-    println!("| pair | new bytes | level | patch bytes | % of new | diff s | apply s | bsdiff % | vs bsdiff |");
+    println!(
+        "Corpus: `{}`; {threads} threads. Sizes are % of the new image.\n",
+        dir.display()
+    );
+    println!(
+        "| pair | new bytes | level | patch bytes | % of new | diff s | apply s | bsdiff % | vs bsdiff |"
+    );
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
     for pair in PAIRS {
         let old_path = dir.join(pair).join("old.bin");
@@ -45,7 +50,11 @@ fn main() {
             continue;
         };
         let bsdiff = bsdiff_size(&old_path, &new_path);
-        for (name, level) in [("fast", Level::Fast), ("default", Level::Default), ("max", Level::Max)] {
+        for (name, level) in [
+            ("fast", Level::Fast),
+            ("default", Level::Default),
+            ("max", Level::Max),
+        ] {
             let options = DiffOptions {
                 level,
                 threads,
@@ -82,7 +91,12 @@ fn percent(part: usize, whole: usize) -> f64 {
 /// Size of Debian bsdiff 4.3's patch for the pair, if `bsdiff` is installed.
 fn bsdiff_size(old: &Path, new: &Path) -> Option<usize> {
     let out = std::env::temp_dir().join(format!("deltaseal-bsdiff-{}", std::process::id()));
-    let status = Command::new("bsdiff").arg(old).arg(new).arg(&out).status().ok()?;
+    let status = Command::new("bsdiff")
+        .arg(old)
+        .arg(new)
+        .arg(&out)
+        .status()
+        .ok()?;
     let size = status
         .success()
         .then(|| std::fs::metadata(&out).ok())

@@ -82,16 +82,35 @@ impl Fixture {
 
     fn release(&self, key: &str, sequence: u64, out: &str) {
         self.ok(&[
-            "release", "--old", "old.bin", "--new", "new.bin", "--key", key,
-            "--sequence", &sequence.to_string(), "--vendor", "example.com",
-            "--class", "pump-v2", "-o", out,
+            "release",
+            "--old",
+            "old.bin",
+            "--new",
+            "new.bin",
+            "--key",
+            key,
+            "--sequence",
+            &sequence.to_string(),
+            "--vendor",
+            "example.com",
+            "--class",
+            "pump-v2",
+            "-o",
+            out,
         ]);
     }
 
     /// `verify --old old.bin -o out.bin` on `bundle` with extra args.
     fn verify_args<'a>(&self, bundle: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
-            "verify", bundle, "--trust", "k.pub.pem", "--old", "old.bin", "-o", "out.bin",
+            "verify",
+            bundle,
+            "--trust",
+            "k.pub.pem",
+            "--old",
+            "old.bin",
+            "-o",
+            "out.bin",
         ];
         args.extend_from_slice(extra);
         args
@@ -141,7 +160,10 @@ fn keygen_writes_private_key_0600_and_public_key() {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["kid"].as_str().unwrap().len(), 32);
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(f.path("k.pem")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(f.path("k.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let public = std::fs::read_to_string(f.path("k.pub.pem")).unwrap();
     assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"));
@@ -156,7 +178,15 @@ fn release_verify_apply_round_trip() {
     f.release("k.pem", 5, "u.bundle");
     let out = f.ok(&f.verify_args(
         "u.bundle",
-        &["--installed-sequence", "4", "--vendor", "example.com", "--class", "pump-v2", "--json"],
+        &[
+            "--installed-sequence",
+            "4",
+            "--vendor",
+            "example.com",
+            "--class",
+            "pump-v2",
+            "--json",
+        ],
     ));
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["sequence"], 5);
@@ -211,7 +241,14 @@ fn wrong_key_rollback_and_wrong_old_are_rejected() {
     f.release("k.pem", 5, "u.bundle");
 
     let wrong_key = f.rejected(&[
-        "verify", "u.bundle", "--trust", "other.pub.pem", "--old", "old.bin", "-o", "out.bin",
+        "verify",
+        "u.bundle",
+        "--trust",
+        "other.pub.pem",
+        "--old",
+        "old.bin",
+        "-o",
+        "out.bin",
     ]);
     assert!(wrong_key.contains("signature"), "{wrong_key}");
     for installed in ["5", "6", &u64::MAX.to_string()] {
@@ -228,7 +265,14 @@ fn wrong_key_rollback_and_wrong_old_are_rejected() {
 
     flip_bit(&f.path("old.bin"), 4000, &f.path("old2.bin"));
     let err = f.rejected(&[
-        "verify", "u.bundle", "--trust", "k.pub.pem", "--old", "old2.bin", "-o", "out.bin",
+        "verify",
+        "u.bundle",
+        "--trust",
+        "k.pub.pem",
+        "--old",
+        "old2.bin",
+        "-o",
+        "out.bin",
     ]);
     assert!(err.contains("running image"), "{err}");
     assert!(!f.path("out.bin").exists());

@@ -26,8 +26,13 @@ pub fn run(args: &Args) -> Result<()> {
     let old = fsutil::read(&args.old)?;
     let patch_bytes = fsutil::read(&args.patch)?;
     let mut out = AtomicFile::create(&args.output)?;
-    let summary = patch::apply(&mut old.as_slice(), &patch_bytes, &mut out, &Limits::default())
-        .with_context(|| format!("cannot apply {}", args.patch.display()))?;
+    let summary = patch::apply(
+        &mut old.as_slice(),
+        &patch_bytes,
+        &mut out,
+        &Limits::default(),
+    )
+    .with_context(|| format!("cannot apply {}", args.patch.display()))?;
     out.commit()?;
     if args.json {
         let report = serde_json::json!({

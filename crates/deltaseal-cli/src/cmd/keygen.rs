@@ -24,7 +24,10 @@ pub fn run(args: &Args) -> Result<()> {
     let public_path = public_key_path(&args.output);
     for path in [&args.output, &public_path] {
         if path.exists() && !args.force {
-            bail!("{} already exists (use --force to overwrite)", path.display());
+            bail!(
+                "{} already exists (use --force to overwrite)",
+                path.display()
+            );
         }
     }
     let key = keys::generate().context("cannot generate a key")?;

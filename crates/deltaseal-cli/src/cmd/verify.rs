@@ -83,9 +83,7 @@ pub fn run(args: &Args) -> Result<()> {
             true
         }
         (None, None) => {
-            approved
-                .checked_payload()
-                .context("payload check failed")?;
+            approved.checked_payload().context("payload check failed")?;
             false
         }
         _ => bail!("--old and --output go together"),
