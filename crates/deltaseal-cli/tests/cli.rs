@@ -297,6 +297,10 @@ fn openssl_generated_key_signs_a_bundle_we_accept() {
     match genpkey {
         Ok(status) if status.success() => {}
         _ => {
+            assert!(
+                std::env::var_os("DELTASEAL_REQUIRE_INTEROP").is_none(),
+                "openssl is required (DELTASEAL_REQUIRE_INTEROP is set)"
+            );
             eprintln!("SKIP: openssl not available; OpenSSL key interop not tested");
             return;
         }
@@ -324,4 +328,42 @@ fn openssl_generated_key_signs_a_bundle_we_accept() {
         String::from_utf8(ours.stdout).unwrap(),
         std::fs::read_to_string(f.path("ours.pub.pem")).unwrap()
     );
+}
+
+#[test]
+fn pycose_verifies_a_bundle_made_by_release() {
+    let have_pycose = Command::new("python3")
+        .args(["-c", "import pycose, cbor2"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_pycose {
+        assert!(
+            std::env::var_os("DELTASEAL_REQUIRE_INTEROP").is_none(),
+            "pycose and cbor2 are required (DELTASEAL_REQUIRE_INTEROP is set)"
+        );
+        eprintln!("SKIP: python3 with pycose and cbor2 not available; pycose interop not tested");
+        return;
+    }
+    let f = Fixture::new();
+    f.ok(&["keygen", "-o", "k.pem"]);
+    f.ok(&["keygen", "-o", "other.pem"]);
+    f.release("k.pem", 3, "u.bundle");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deltaseal-sign/tests/interop/pycose_verify.py");
+    let pycose = |public: &str| {
+        Command::new("python3")
+            .arg(&script)
+            .arg(f.path("u.bundle"))
+            .arg(f.path(public))
+            .output()
+            .unwrap()
+    };
+    let accepted = pycose("k.pub.pem");
+    assert!(
+        accepted.status.success(),
+        "pycose rejected our bundle: {}{}",
+        String::from_utf8_lossy(&accepted.stdout),
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    assert!(!pycose("other.pub.pem").status.success());
 }
