@@ -41,6 +41,14 @@ fn corpus_round_trips() {
             std::fs::read(d.join("old.bin")),
             std::fs::read(d.join("new.bin")),
         ) else {
+            // scripts/test.sh (and so CI) names the pairs it fetched: there a
+            // missing pair is a failure, not a skip.
+            let required = std::env::var("DELTASEAL_REQUIRE_CORPUS").unwrap_or_default();
+            assert!(
+                !required.split_whitespace().any(|p| p == pair),
+                "corpus pair {pair} is required (DELTASEAL_REQUIRE_CORPUS) but missing under {}",
+                dir.display()
+            );
             eprintln!("SKIP: corpus pair {pair} not found; run ../shared/corpus/fetch.sh");
             continue;
         };
