@@ -5,12 +5,18 @@
 //! [`manifest_bytes`] → [`suit_digest`] → [`protected_header`] →
 //! [`sig_structure`] (sign these bytes with Ed25519) → [`sign1`] →
 //! [`envelope`].
+//!
+//! Signatures can be added to a finished bundle one signer at a time:
+//! [`add_signature`] with a key in memory, or [`external_tbs`] → sign
+//! elsewhere (`openssl pkeyutl -sign -rawin`, an HSM, a KMS) →
+//! [`attach_signature`]. The bytes to be signed depend only on the
+//! manifest, so every signer signs the same bytes in any order.
 
 use core::convert::Infallible;
 
 use deltaseal_verify::bundle::manifest::labels::*;
-use deltaseal_verify::bundle::{ImageRef, MAX_SIGNATURES, kid};
-use ed25519_dalek::{Signer, SigningKey};
+use deltaseal_verify::bundle::{Bundle, ImageRef, MAX_SIGNATURES, kid};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use minicbor::Encoder;
 use minicbor::data::Tag;
 use sha2::{Digest, Sha256};
@@ -56,6 +62,19 @@ pub enum SignError {
     /// The component id is over the decoder's limits (parts or part length).
     #[error("invalid component id")]
     InvalidComponentId,
+    /// The bundle to add a signature to does not decode.
+    #[error("not a valid bundle")]
+    Decode(#[source] deltaseal_verify::bundle::DecodeError),
+    /// The key has already signed this bundle.
+    #[error("already signed by this key")]
+    AlreadySigned,
+    /// The signature does not verify under the given public key over the
+    /// bytes to be signed.
+    #[error("signature does not verify under the given public key")]
+    BadSignature,
+    /// The bundle's payload is not integrated under the name deltaseal uses.
+    #[error("unsupported payload name")]
+    UnsupportedPayloadName,
 }
 
 type Enc = Encoder<Vec<u8>>;
@@ -236,4 +255,93 @@ pub fn build_bundle_for_component(
         })
         .collect();
     Ok(envelope(&manifest, &digest, &sign1s, Some(input.patch)))
+}
+
+/// The protected header for external signatures: `{1: -8}` (EdDSA, no kid,
+/// so the bytes to sign do not depend on who signs; the kid goes in the
+/// unprotected header).
+pub const EXTERNAL_PROTECTED: &[u8] = &[0xa1, 0x01, 0x27];
+
+/// A tagged COSE_Sign1 with the kid in the unprotected header:
+/// `18([protected, {4: kid}, nil, signature])`.
+pub fn sign1_unprotected_kid(protected: &[u8], kid: &[u8; 16], signature: &[u8; 64]) -> Vec<u8> {
+    finish(|e| {
+        e.tag(Tag::new(18))?
+            .array(4)?
+            .bytes(protected)?
+            .map(1)?
+            .i64(4)?
+            .bytes(kid)?
+            .null()?
+            .bytes(signature)?;
+        Ok(())
+    })
+}
+
+/// The exact bytes an external signer signs for `bundle`: the COSE
+/// `Sig_structure` over [`EXTERNAL_PROTECTED`] and the bundle's SUIT digest.
+pub fn external_tbs(bundle: &[u8]) -> Result<Vec<u8>, SignError> {
+    let b = Bundle::decode(bundle).map_err(SignError::Decode)?;
+    Ok(sig_structure(EXTERNAL_PROTECTED, b.suit_digest()))
+}
+
+/// Adds a signature by `key` to an existing bundle (protected header with
+/// kid, as [`build_bundle`] writes). Refuses a key that already signed and
+/// more than [`MAX_SIGNATURES`] signatures.
+pub fn add_signature(bundle: &[u8], key: &SigningKey) -> Result<Vec<u8>, SignError> {
+    let protected = protected_header(&kid(&key.verifying_key()));
+    let b = Bundle::decode(bundle).map_err(SignError::Decode)?;
+    let signature = key.sign(&sig_structure(&protected, b.suit_digest()));
+    append(
+        &b,
+        &key.verifying_key(),
+        sign1(&protected, &signature.to_bytes()),
+    )
+}
+
+/// Adds a raw 64-byte Ed25519 signature made elsewhere over
+/// [`external_tbs`] by the holder of `public`. The signature is checked
+/// (`verify_strict`) before it is attached.
+pub fn attach_signature(
+    bundle: &[u8],
+    public: &VerifyingKey,
+    signature: &[u8; 64],
+) -> Result<Vec<u8>, SignError> {
+    let b = Bundle::decode(bundle).map_err(SignError::Decode)?;
+    let tbs = sig_structure(EXTERNAL_PROTECTED, b.suit_digest());
+    if public.is_weak()
+        || public
+            .verify_strict(&tbs, &Signature::from_bytes(signature))
+            .is_err()
+    {
+        return Err(SignError::BadSignature);
+    }
+    append(
+        &b,
+        public,
+        sign1_unprotected_kid(EXTERNAL_PROTECTED, &kid(public), signature),
+    )
+}
+
+fn append(b: &Bundle<'_>, signer: &VerifyingKey, block: Vec<u8>) -> Result<Vec<u8>, SignError> {
+    let signer_kid = kid(signer);
+    if b.signer_kids().any(|k| k == Some(signer_kid)) {
+        return Err(SignError::AlreadySigned);
+    }
+    if b.signature_blocks().len() >= MAX_SIGNATURES {
+        return Err(SignError::TooManySigners {
+            max: MAX_SIGNATURES,
+        });
+    }
+    if b.payload().is_some() && b.manifest().payload_uri != PAYLOAD_URI {
+        return Err(SignError::UnsupportedPayloadName);
+    }
+    let mut blocks: Vec<Vec<u8>> = b.signature_blocks().iter().map(|s| s.to_vec()).collect();
+    blocks.push(block);
+    Ok(envelope(
+        b.manifest_bytes(),
+        b.suit_digest(),
+        &blocks,
+        b.payload(),
+    ))
 }

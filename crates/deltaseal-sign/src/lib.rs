@@ -14,7 +14,10 @@
 //! - [`keys`]: generate, read and write PKCS#8 v1 / SubjectPublicKeyInfo PEM.
 //! - [`ids`]: SUIT vendor and class UUIDs from names (UUID v5).
 //! - [`build_bundle`]: one call from a [`ReleaseInput`] to signed bundle
-//!   bytes; [`bundle`] has the pieces for external (offline, HSM) signing.
+//!   bytes; [`bundle`] has the pieces for external (offline, HSM) signing
+//!   and for adding signatures to a finished bundle.
+//! - [`root`]: trust root documents (keys, threshold, version, expiry):
+//!   build, rotate, sign, attach external signatures.
 //!
 //! # Getting started
 //!
@@ -44,6 +47,7 @@
 pub mod bundle;
 pub mod ids;
 pub mod keys;
+pub mod root;
 
-pub use bundle::{ReleaseInput, SignError, build_bundle};
+pub use bundle::{ReleaseInput, SignError, add_signature, attach_signature, build_bundle};
 pub use deltaseal_verify::bundle::ImageRef;

@@ -6,7 +6,7 @@
 //! through the previous one:
 //!
 //! ```text
-//! &[u8] ─Bundle::decode─► Bundle ─authenticate(trusted keys)─► Authenticated
+//! &[u8] ─Bundle::decode─► Bundle ─authenticate_root(&TrustRoot)─► Authenticated
 //!       ─approve(&Policy)─► Approved ─checked_payload()─► patch bytes (digest checked)
 //! ```
 //!
@@ -38,6 +38,8 @@ pub use cose::sig_structure;
 use manifest::labels::{ENV_AUTH, ENV_MANIFEST, TAG_ENVELOPE};
 pub use manifest::{ImageRef, Manifest, PatchRef};
 pub use policy::{Approved, Policy, PolicyError};
+
+use crate::root::TrustRoot;
 
 /// Most COSE_Sign1 blocks (signers) accepted in one bundle.
 pub const MAX_SIGNATURES: usize = 8;
@@ -125,6 +127,14 @@ pub enum SignatureError {
     /// No signature verifies under any trusted key.
     #[error("no valid signature by a trusted key")]
     NoTrustedSignature,
+    /// Fewer distinct trusted keys signed than the trust root's threshold.
+    #[error("signed by {counted} trusted keys, {needed} needed")]
+    ThresholdNotMet {
+        /// The root's threshold.
+        needed: usize,
+        /// Distinct trusted keys whose signatures verified.
+        counted: usize,
+    },
 }
 
 /// The key id deltaseal puts in COSE headers: the first 16 bytes of
@@ -149,6 +159,10 @@ pub struct Bundle<'a> {
     /// The encoded SUIT_Digest (the detached COSE payload).
     suit_digest: &'a [u8],
     signatures: Vec<Sign1<'a>>,
+    /// The encoded COSE_Sign1 blocks, as received.
+    blocks: Vec<&'a [u8]>,
+    /// The manifest bytes inside the envelope bstr.
+    manifest_bytes: &'a [u8],
     payload: Option<&'a [u8]>,
 }
 
@@ -204,8 +218,11 @@ impl<'a> Bundle<'a> {
         let suit_digest = a.bytes(64)?;
         let claimed_digest = manifest::decode_suit_digest(suit_digest)?;
         let mut signatures = Vec::with_capacity(n.saturating_sub(1));
+        let mut blocks = Vec::with_capacity(n.saturating_sub(1));
         for _ in 1..n {
-            signatures.push(Sign1::decode(a.bytes(MAX_SIGN1)?)?);
+            let block = a.bytes(MAX_SIGN1)?;
+            signatures.push(Sign1::decode(block)?);
+            blocks.push(block);
         }
         a.finish()?;
 
@@ -215,6 +232,8 @@ impl<'a> Bundle<'a> {
             claimed_digest,
             suit_digest,
             signatures,
+            blocks,
+            manifest_bytes: manifest_inner,
             payload,
         })
     }
@@ -235,12 +254,31 @@ impl<'a> Bundle<'a> {
     }
 
     /// Checks that at least one signature verifies (Ed25519, `verify_strict`)
-    /// under one of the `trusted` keys. Weak (small-order) trusted keys are
-    /// ignored. A signature with a kid is only tried against the key with
-    /// that kid.
+    /// under one of the `trusted` keys: the same as [`Bundle::authenticate_root`]
+    /// with a root of these keys and threshold 1, no expiry. Weak
+    /// (small-order) trusted keys are ignored. A signature with a kid is only
+    /// tried against the key with that kid.
     pub fn authenticate(
         self,
         trusted: &[VerifyingKey],
+    ) -> Result<Authenticated<'a>, SignatureError> {
+        self.authenticate_keys(trusted, 1, None)
+    }
+
+    /// Checks that at least `root.threshold()` **distinct** keys of `root`
+    /// signed the manifest (each key counts once, however many signatures
+    /// it made; signatures by keys not in the root are ignored). The root's
+    /// expiry travels with the result and is checked by
+    /// [`Authenticated::approve`] against [`Policy::now`].
+    pub fn authenticate_root(self, root: &TrustRoot) -> Result<Authenticated<'a>, SignatureError> {
+        self.authenticate_keys(root.keys(), root.threshold(), root.expires())
+    }
+
+    fn authenticate_keys(
+        self,
+        trusted: &[VerifyingKey],
+        threshold: usize,
+        expires: Option<u64>,
     ) -> Result<Authenticated<'a>, SignatureError> {
         if self.signatures.is_empty() {
             return Err(SignatureError::NoSignatures);
@@ -248,40 +286,79 @@ impl<'a> Bundle<'a> {
         if self.manifest_digest != self.claimed_digest {
             return Err(SignatureError::ManifestDigestMismatch);
         }
-        let mut verified_kids = Vec::new();
-        for sig in &self.signatures {
-            let tbs = sig_structure(sig.protected, self.suit_digest);
-            let signature = Signature::from_bytes(&sig.signature);
-            for key in trusted.iter().filter(|k| !k.is_weak()) {
-                let key_kid = kid(key);
-                if sig.kid.is_some_and(|k| k != key_kid) {
-                    continue;
-                }
-                if key.verify_strict(&tbs, &signature).is_ok() {
-                    if !verified_kids.contains(&key_kid) {
-                        verified_kids.push(key_kid);
-                    }
-                    break;
-                }
-            }
-        }
+        let verified_kids = count_signers(trusted, &self.signatures, self.suit_digest);
         if verified_kids.is_empty() {
             return Err(SignatureError::NoTrustedSignature);
+        }
+        if verified_kids.len() < threshold {
+            return Err(SignatureError::ThresholdNotMet {
+                needed: threshold,
+                counted: verified_kids.len(),
+            });
         }
         Ok(Authenticated {
             manifest: self.manifest,
             payload: self.payload,
             verified_kids,
+            expires,
         })
+    }
+
+    /// The manifest bytes exactly as received (inside the envelope's bstr).
+    pub fn manifest_bytes(&self) -> &'a [u8] {
+        self.manifest_bytes
+    }
+
+    /// The encoded SUIT_Digest of the manifest: the detached COSE payload
+    /// every signature covers.
+    pub fn suit_digest(&self) -> &'a [u8] {
+        self.suit_digest
+    }
+
+    /// Each encoded COSE_Sign1 block, as received, in order.
+    pub fn signature_blocks(&self) -> &[&'a [u8]] {
+        &self.blocks
     }
 }
 
-/// A bundle whose manifest is signed by at least one trusted key.
+/// The distinct keys of `trusted` (by kid, in `trusted` order) with at
+/// least one signature in `signatures` that verifies over the detached
+/// `payload` (`verify_strict`). Weak keys never count; a signature with a
+/// kid is only tried against the key with that kid.
+pub(crate) fn count_signers(
+    trusted: &[VerifyingKey],
+    signatures: &[Sign1<'_>],
+    payload: &[u8],
+) -> Vec<[u8; 16]> {
+    let mut verified = Vec::new();
+    for key in trusted.iter().filter(|k| !k.is_weak()) {
+        let key_kid = kid(key);
+        if verified.contains(&key_kid) {
+            continue;
+        }
+        let signed = signatures.iter().any(|sig| {
+            sig.kid.is_none_or(|k| k == key_kid)
+                && key
+                    .verify_strict(
+                        &sig_structure(sig.protected, payload),
+                        &Signature::from_bytes(&sig.signature),
+                    )
+                    .is_ok()
+        });
+        if signed {
+            verified.push(key_kid);
+        }
+    }
+    verified
+}
+
+/// A bundle whose manifest is signed by a threshold of trusted keys.
 #[derive(Debug, Clone)]
 pub struct Authenticated<'a> {
     manifest: Manifest,
     payload: Option<&'a [u8]>,
     verified_kids: Vec<[u8; 16]>,
+    expires: Option<u64>,
 }
 
 impl<'a> Authenticated<'a> {
@@ -300,8 +377,15 @@ impl<'a> Authenticated<'a> {
         &self.verified_kids
     }
 
-    /// Applies the device policy (rollback, vendor, class).
+    /// Expiry (Unix seconds) of the trust root that authenticated the
+    /// bundle, if it has one.
+    pub fn expires(&self) -> Option<u64> {
+        self.expires
+    }
+
+    /// Applies the device policy (rollback, expiry, vendor, class).
     pub fn approve(self, policy: &Policy) -> Result<Approved<'a>, PolicyError> {
+        policy.check_expiry(self.expires)?;
         policy.check(&self.manifest)?;
         Ok(Approved::new(self.manifest, self.payload))
     }

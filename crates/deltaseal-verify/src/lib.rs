@@ -5,9 +5,14 @@
 //! I/O of its own and never panics on input: callers hand it bytes and
 //! implement small traits to read the old image and write the new one.
 //!
+//! Trust is a [`root::TrustRoot`] (keys, threshold, version, expiry; see
+//! the [`root`] module for rotation); a single public key is a root with
+//! threshold 1 ([`root::TrustRoot::single`]).
+//!
 //! ```text
-//! bundle bytes ─► Bundle::decode (strict CBOR) ─► authenticate (COSE_Sign1, Ed25519)
-//!   ─► policy (sequence, vendor, class) ─► precursor digest ─► patch apply ─► final digest
+//! bundle bytes ─► Bundle::decode (strict CBOR) ─► authenticate_root (COSE_Sign1, Ed25519,
+//!   k of n keys of the trust root) ─► policy (sequence, expiry, vendor, class)
+//!   ─► precursor digest ─► patch apply ─► final digest
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
@@ -24,4 +29,5 @@ extern crate alloc;
 pub mod bundle;
 pub mod digest;
 pub mod patch;
+pub mod root;
 pub mod update;

@@ -67,6 +67,7 @@ pub fn run(args: &Args) -> Result<()> {
         installed_sequence: args.installed_sequence,
         vendor_id,
         class_id,
+        now: None,
     };
     let approved = authenticated
         .approve(&policy)

@@ -360,6 +360,10 @@ pub fn write_head(out: &mut alloc::vec::Vec<u8>, major: u8, arg: u64) {
 
 /// Major type numbers, for [`write_head`].
 pub mod major {
+    /// Unsigned integer.
+    pub const UINT: u8 = super::MAJOR_UINT;
+    /// Map.
+    pub const MAP: u8 = super::MAJOR_MAP;
     /// Byte string.
     pub const BYTES: u8 = super::MAJOR_BYTES;
     /// Text string.

@@ -5,7 +5,7 @@ use super::{Manifest, sha256};
 
 /// What the device requires of a bundle besides a trusted signature.
 ///
-/// `Policy::default()` puts no constraint on sequence, vendor or class;
+/// `Policy::default()` puts no constraint on sequence, expiry, vendor or class;
 /// payload size and digest are still always checked by
 /// [`Approved::checked_payload`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,6 +16,11 @@ pub struct Policy {
     pub vendor_id: Option<[u8; 16]>,
     /// Class identifier the bundle must name.
     pub class_id: Option<[u8; 16]>,
+    /// Trusted current time, Unix seconds. Expiry can only be checked with a
+    /// trusted time source (RTC with secure time sync, signed time from the
+    /// backend): `None` means the device has none, and expiry is **not
+    /// checked**. With `Some(now)`, metadata is valid while `now < expires`.
+    pub now: Option<u64>,
 }
 
 /// Why an authenticated bundle is not acceptable for this device.
@@ -36,6 +41,14 @@ pub enum PolicyError {
     /// The bundle is for another device class.
     #[error("class id mismatch")]
     ClassMismatch,
+    /// The trust root that authenticated the bundle has expired.
+    #[error("trust root expired at {expires} (now {now})")]
+    Expired {
+        /// Expiry, Unix seconds.
+        expires: u64,
+        /// Trusted time, Unix seconds.
+        now: u64,
+    },
     /// The bundle carries no integrated payload.
     #[error("payload missing")]
     PayloadMissing,
@@ -48,6 +61,17 @@ pub enum PolicyError {
 }
 
 impl Policy {
+    /// Fails when `expires` is known, a trusted time is set and
+    /// `now >= expires`.
+    pub fn check_expiry(&self, expires: Option<u64>) -> Result<(), PolicyError> {
+        match (expires, self.now) {
+            (Some(expires), Some(now)) if now >= expires => {
+                Err(PolicyError::Expired { expires, now })
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub(super) fn check(&self, m: &Manifest) -> Result<(), PolicyError> {
         if let Some(installed) = self.installed_sequence
             && m.sequence <= installed
