@@ -9,23 +9,11 @@ use common::{input, key};
 use deltaseal_sign::{build_bundle, keys};
 
 fn pycose_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import pycose, cbor2"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        // scripts/test.sh (and so CI) sets this: there a skip would hide a
-        // missing install step.
-        assert!(
-            std::env::var_os("DELTASEAL_REQUIRE_INTEROP").is_none(),
-            "pycose and cbor2 are required (DELTASEAL_REQUIRE_INTEROP is set)"
-        );
-        eprintln!(
-            "SKIP: python3 with pycose and cbor2 not available (pip install pycose 'cbor2<6')"
-        );
-    }
-    ok
+    common::interop_tool(
+        "python3",
+        &["-c", "import pycose, cbor2"],
+        "python3 with pycose and cbor2 (pip install pycose 'cbor2<6')",
+    )
 }
 
 fn verify(bundle: &Path, public: &Path) -> (bool, String) {

@@ -1,6 +1,8 @@
 //! Shared fixtures for the sign crate's integration tests.
 #![allow(dead_code)]
 
+use std::process::Command;
+
 use deltaseal_sign::{ImageRef, ReleaseInput};
 use ed25519_dalek::SigningKey;
 
@@ -32,4 +34,23 @@ pub fn input(sequence: u64) -> ReleaseInput<'static> {
         patch: PATCH,
         patch_index_digest: [0x33; 32],
     }
+}
+
+/// Whether an interop tool answers `program args...` successfully. When it
+/// does not, the test skips with a visible message, unless
+/// `DELTASEAL_REQUIRE_INTEROP` is set (scripts/test.sh, and so CI, sets it:
+/// there a skip would hide a missing install step).
+pub fn interop_tool(program: &str, args: &[&str], what: &str) -> bool {
+    let ok = Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("DELTASEAL_REQUIRE_INTEROP").is_none(),
+            "{what} is required (DELTASEAL_REQUIRE_INTEROP is set)"
+        );
+        eprintln!("SKIP: {what} not available; interop not tested");
+    }
+    ok
 }
