@@ -5,4 +5,5 @@ pub mod diff;
 pub mod inspect;
 pub mod keygen;
 pub mod release;
+pub mod vectors;
 pub mod verify;

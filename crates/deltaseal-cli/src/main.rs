@@ -37,6 +37,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Show what a key, patch or bundle holds.
     Inspect(cmd::inspect::Args),
+    /// Generate or check the deterministic test vectors (testvectors/).
+    Vectors(cmd::vectors::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Release(args) => cmd::release::run(&args),
         Command::Verify(args) => cmd::verify::run(&args),
         Command::Inspect(args) => cmd::inspect::run(&args),
+        Command::Vectors(args) => cmd::vectors::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
