@@ -1,9 +1,12 @@
 //! One module per subcommand.
 
 pub mod apply;
+pub mod attach_signature;
 pub mod diff;
 pub mod inspect;
 pub mod keygen;
 pub mod release;
+pub mod root;
+pub mod sign;
 pub mod vectors;
 pub mod verify;

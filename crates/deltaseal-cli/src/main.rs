@@ -39,6 +39,12 @@ enum Command {
     Inspect(cmd::inspect::Args),
     /// Generate or check the deterministic test vectors (testvectors/).
     Vectors(cmd::vectors::Args),
+    /// Manage trust roots: init, sign, rotate, verify.
+    Root(cmd::root::Args),
+    /// Add a signature to a bundle, or write the bytes for an external signer.
+    Sign(cmd::sign::Args),
+    /// Add a signature made elsewhere (HSM, KMS, openssl) to a bundle or root.
+    AttachSignature(cmd::attach_signature::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +57,9 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd::verify::run(&args),
         Command::Inspect(args) => cmd::inspect::run(&args),
         Command::Vectors(args) => cmd::vectors::run(&args),
+        Command::Root(args) => cmd::root::run(&args),
+        Command::Sign(args) => cmd::sign::run(&args),
+        Command::AttachSignature(args) => cmd::attach_signature::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

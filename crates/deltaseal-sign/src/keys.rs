@@ -13,7 +13,9 @@ use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, KeypairBytes,
 };
-use ed25519_dalek::{SigningKey, VerifyingKey};
+/// The Ed25519 key types these functions read and write (re-exported so
+/// callers need no direct `ed25519-dalek` dependency).
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 
 pub use deltaseal_verify::bundle::kid;
 

@@ -1,11 +1,13 @@
-//! `deltaseal verify BUNDLE --trust PUB.pem [--installed-sequence N] [--old OLD -o NEW]`
+//! `deltaseal verify BUNDLE --trust ROOT|PUB.pem [--installed-sequence N] [--old OLD -o NEW]`
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use deltaseal_sign::keys::VerifyingKey;
 use deltaseal_sign::{ids, keys};
 use deltaseal_verify::bundle::{Bundle, Policy};
 use deltaseal_verify::patch::Limits;
+use deltaseal_verify::root::{SignedRoot, TrustRoot};
 use deltaseal_verify::update::apply_update;
 
 use crate::fsutil::{self, AtomicFile};
@@ -15,9 +17,15 @@ use crate::fsutil::{self, AtomicFile};
 pub struct Args {
     /// The bundle to check.
     bundle: PathBuf,
-    /// Trusted public key (SPKI PEM); repeat to trust several.
-    #[arg(long = "trust", value_name = "PUB.pem", required = true)]
+    /// A trust root (its own threshold of signatures is checked, and the
+    /// bundle needs its threshold of distinct root keys), or a trusted
+    /// public key (SPKI PEM; repeat to trust several, any one suffices).
+    #[arg(long = "trust", value_name = "ROOT|PUB.pem", required = true)]
     trust: Vec<PathBuf>,
+    /// Trusted time for expiry checks (RFC 3339 UTC or Unix seconds);
+    /// default: the system clock.
+    #[arg(long, value_name = "TIME")]
+    now: Option<String>,
     /// Sequence number of the installed image: the bundle's must be greater.
     #[arg(long, value_name = "N")]
     installed_sequence: Option<u64>,
@@ -38,21 +46,44 @@ pub struct Args {
     json: bool,
 }
 
+/// What `--trust` named: a verified root, or plain public keys.
+enum Trust {
+    Root(TrustRoot),
+    Keys(Vec<VerifyingKey>),
+}
+
+fn load_trust(paths: &[PathBuf], now: u64) -> Result<Trust> {
+    let first = fsutil::read(&paths[0])?;
+    if first.starts_with(b"-----BEGIN") {
+        let keys = paths
+            .iter()
+            .map(|path| {
+                keys::read_verifying_key(path)
+                    .with_context(|| format!("cannot read trusted key {}", path.display()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(Trust::Keys(keys));
+    }
+    if paths.len() > 1 {
+        bail!("--trust takes one trust root, or one or more public keys");
+    }
+    let root = SignedRoot::decode(&first)
+        .and_then(|r| r.verify(Some(now)))
+        .with_context(|| format!("{} is not a valid trust root", paths[0].display()))?;
+    Ok(Trust::Root(root))
+}
+
 pub fn run(args: &Args) -> Result<()> {
-    let trusted = args
-        .trust
-        .iter()
-        .map(|path| {
-            keys::read_verifying_key(path)
-                .with_context(|| format!("cannot read trusted key {}", path.display()))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let now = crate::cmd::root::now_or(args.now.as_deref())?;
+    let trust = load_trust(&args.trust, now)?;
     let bytes = fsutil::read(&args.bundle)?;
     let bundle = Bundle::decode(&bytes)
         .with_context(|| format!("{} is not a valid bundle", args.bundle.display()))?;
-    let authenticated = bundle
-        .authenticate(&trusted)
-        .context("signature check failed")?;
+    let (authenticated, threshold) = match &trust {
+        Trust::Root(root) => (bundle.authenticate_root(root), root.threshold()),
+        Trust::Keys(keys) => (bundle.authenticate(keys), 1),
+    };
+    let authenticated = authenticated.context("signature check failed")?;
     let signers: Vec<String> = authenticated
         .verified_kids()
         .iter()
@@ -67,7 +98,7 @@ pub fn run(args: &Args) -> Result<()> {
         installed_sequence: args.installed_sequence,
         vendor_id,
         class_id,
-        now: None,
+        now: Some(now),
     };
     let approved = authenticated
         .approve(&policy)
@@ -102,13 +133,19 @@ pub fn run(args: &Args) -> Result<()> {
             "target_sha256": hex::encode(manifest.target.digest),
             "patch_size": manifest.patch.size,
             "signers": signers,
+            "signers_counted": signers,
+            "threshold": threshold,
+            "root_version": match &trust {
+                Trust::Root(root) => Some(root.version()),
+                Trust::Keys(_) => None,
+            },
             "applied": applied,
             "output": args.output,
         });
         println!("{report}");
     } else {
         println!(
-            "verified: sequence {}, signed by {}, {} byte patch to a {} byte image (sha256 {})",
+            "verified: sequence {}, signed by {} (threshold {threshold}), {} byte patch to a {} byte image (sha256 {})",
             manifest.sequence,
             signers.join(", "),
             manifest.patch.size,
