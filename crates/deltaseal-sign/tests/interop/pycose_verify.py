@@ -2,6 +2,7 @@
 """Independent check of a deltaseal bundle with cbor2 + pycose.
 
 usage: pycose_verify.py BUNDLE PUB.pem
+       pycose_verify.py --sign BUNDLE KEY.pem OUT.cose
 
 Decodes the SUIT envelope (CBOR tag 107) with cbor2, checks that the SUIT
 digest in the authentication wrapper is SHA-256 over the manifest bstr
@@ -10,6 +11,12 @@ size the manifest names (private-use parameters -259 / -260), and verifies
 each COSE_Sign1 (detached payload = the encoded SUIT_Digest) with pycose
 against the Ed25519 public key in PUB.pem. Exits 0 if at least one signature
 verifies and every check passes, 1 otherwise.
+
+With --sign, it instead makes a COSE_Sign1 with pycose (alg EdDSA, kid =
+first 16 bytes of SHA-256 of the raw public key, detached payload = the
+bundle's encoded SUIT_Digest) with the PKCS#8 private key KEY.pem and writes
+it to OUT.cose, so that deltaseal can be checked to accept a signature block
+it did not produce.
 
 Needs: pip install pycose 'cbor2<6'
 """
@@ -42,7 +49,38 @@ def bstr_header(n):
     return bytes([0x5B]) + n.to_bytes(8, "big")
 
 
+def sign(bundle_path, key_path, out_path):
+    from pycose.headers import KID, Algorithm
+    from pycose.algorithms import EdDSA
+
+    env = cbor2.loads(open(bundle_path, "rb").read()).value
+    digest_bytes = cbor2.loads(env[2])[0]
+    priv = serialization.load_pem_private_key(open(key_path, "rb").read(), password=None)
+    d = priv.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    x = priv.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    kid = hashlib.sha256(x).digest()[:16]
+    msg = Sign1Message(phdr={Algorithm: EdDSA, KID: kid}, payload=digest_bytes)
+    msg.key = OKPKey(crv=Ed25519, d=d, x=x)
+    out = msg.encode(tag=True)
+    # pycose 1.1 keeps the payload in the message; detach it (nil), as SUIT
+    # requires. The signature, made by pycose, covers it either way.
+    tagged = cbor2.loads(out)
+    tagged.value[2] = None
+    out = cbor2.dumps(tagged)
+    open(out_path, "wb").write(out)
+    print(f"OK: wrote a {len(out)}-byte COSE_Sign1")
+    sys.exit(0)
+
+
 def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "--sign":
+        sign(sys.argv[2], sys.argv[3], sys.argv[4])
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
