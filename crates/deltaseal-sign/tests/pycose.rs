@@ -125,7 +125,7 @@ fn pycose_made_cose_sign1_is_accepted() {
     let alone = deltaseal_sign::bundle::envelope(
         d.manifest_bytes(),
         d.suit_digest(),
-        &[block.clone()],
+        core::slice::from_ref(&block),
         d.payload(),
     );
     let a = Bundle::decode(&alone)
