@@ -404,3 +404,32 @@ fn signatures_added_one_by_one_and_externally() {
         Err(SignError::TooManySigners { max: 8 })
     );
 }
+
+#[test]
+fn every_bit_flip_in_a_k_of_n_bundle_is_rejected() {
+    // One bit flipped anywhere in envelope, signatures, manifest or payload
+    // of a 2-of-3 bundle: decode, authenticate_root or the payload check
+    // refuses it; nothing panics.
+    let r = v1();
+    let bytes = bundle(&[1, 2]);
+    let accepts = |b: &[u8]| -> bool {
+        let Ok(d) = Bundle::decode(b) else {
+            return false;
+        };
+        let Ok(a) = d.authenticate_root(&r) else {
+            return false;
+        };
+        let Ok(ok) = a.approve(&Policy::default()) else {
+            return false;
+        };
+        ok.checked_payload().is_ok()
+    };
+    assert!(accepts(&bytes));
+    for i in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut bad = bytes.clone();
+            bad[i] ^= 1 << bit;
+            assert!(!accepts(&bad), "flip of bit {bit} at byte {i} accepted");
+        }
+    }
+}
