@@ -175,6 +175,13 @@ fn root_threshold_and_k_of_n_bundles() {
     ]);
     let out = f.ok(&["root", "verify", "root.cbor"]);
     assert!(out.contains("version 1, 2 of 3 keys, no expiry"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&f.ok(&["inspect", "root.cbor", "--json"])).unwrap();
+    assert_eq!(v["type"], "trust root");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["threshold"], 2);
+    assert_eq!(v["keys"].as_array().unwrap().len(), 3);
+    assert_eq!(v["valid_signatures_by_own_keys"], 2);
 
     // Two root keys: accepted, both counted.
     f.release(&["a.pem", "b.pem"], 5, "ab.bundle");

@@ -13,7 +13,7 @@ use crate::fsutil;
 /// Arguments of `deltaseal inspect`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A key (PEM), a patch or a bundle.
+    /// A key (PEM), a patch, a bundle or a trust root.
     file: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -28,9 +28,11 @@ pub fn run(args: &Args) -> Result<()> {
         describe_key(&args.file, &bytes)?
     } else if bytes.first() == Some(&0xd8) && bytes.get(1) == Some(&107) {
         describe_bundle(&bytes)?
+    } else if bytes.first() == Some(&0x82) {
+        describe_root(&bytes)?
     } else {
         bail!(
-            "{}: not a deltaseal key, patch or bundle",
+            "{}: not a deltaseal key, patch, bundle or trust root",
             args.file.display()
         );
     };
@@ -40,6 +42,27 @@ pub fn run(args: &Args) -> Result<()> {
         print_text(&report, 0);
     }
     Ok(())
+}
+
+/// A trust root: its content and who signed it (signatures not checked
+/// here: `deltaseal root verify` does that).
+fn describe_root(bytes: &[u8]) -> Result<Value> {
+    let doc =
+        deltaseal_verify::root::SignedRoot::decode(bytes).context("not a valid trust root")?;
+    let r = doc.root();
+    let own = doc.signers_in(r);
+    Ok(json!({
+        "type": "trust root",
+        "version": r.version(),
+        "threshold": r.threshold(),
+        "expires": r.expires().map(crate::cmd::root::format_time),
+        "keys": r.kids().map(hex::encode).collect::<Vec<_>>(),
+        "signature_kids": doc
+            .signer_kids()
+            .map(|k| k.map_or_else(|| "none".to_owned(), hex::encode))
+            .collect::<Vec<_>>(),
+        "valid_signatures_by_own_keys": own.len(),
+    }))
 }
 
 fn describe_key(path: &std::path::Path, bytes: &[u8]) -> Result<Value> {
