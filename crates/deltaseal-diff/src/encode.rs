@@ -11,9 +11,10 @@ use crate::matcher::{ChunkMatch, match_chunk};
 use crate::sa::SuffixArray;
 use crate::{DiffError, DiffOptions};
 
-/// Build a zstd patch turning `old` into `new`; returns the whole patch.
+/// Build a patch turning `old` into `new` with the level's codec
+/// ([`crate::Level::codec`]); returns the whole patch.
 pub fn diff(old: &[u8], new: &[u8], opts: &DiffOptions) -> Result<Vec<u8>, DiffError> {
-    diff_with_codec(old, new, opts, Codec::Zstd)
+    diff_with_codec(old, new, opts, opts.level.codec())
 }
 
 /// Like [`diff`], with an explicit codec (`Codec::None` stores streams raw,
@@ -155,9 +156,19 @@ fn compress(
     level: i32,
     z: &mut Option<Compressor>,
     raw: &[u8],
+    window: u64,
 ) -> Result<Vec<u8>, DiffError> {
     if codec == Codec::None || raw.is_empty() {
         return Ok(raw.to_vec());
+    }
+    #[cfg(feature = "xz")]
+    if codec == Codec::Xz {
+        let packed = xz_compress(raw, window)?;
+        return Ok(if packed.len() < raw.len() {
+            packed
+        } else {
+            raw.to_vec()
+        });
     }
     let c = match z {
         Some(c) => c,
@@ -170,6 +181,32 @@ fn compress(
     } else {
         raw.to_vec()
     })
+}
+
+/// One .xz stream (LZMA2 preset 9e, dictionary `window`, no check) of `raw`.
+#[cfg(feature = "xz")]
+fn xz_compress(raw: &[u8], window: u64) -> Result<Vec<u8>, DiffError> {
+    use liblzma::stream::{Action, Check, Filters, LzmaOptions, PRESET_EXTREME, Status, Stream};
+    let err = |e: liblzma::stream::Error| DiffError::Compress(std::io::Error::other(e));
+    let dict = u32::try_from(window).map_err(|_| DiffError::TooManyChunks { chunks: window })?;
+    let mut opts = LzmaOptions::new_preset(9 | PRESET_EXTREME).map_err(err)?;
+    opts.dict_size(dict);
+    let mut filters = Filters::new();
+    filters.lzma2(&opts);
+    let mut s = Stream::new_stream_encoder(&filters, Check::None).map_err(err)?;
+    let mut out = Vec::with_capacity(raw.len() / 2 + 4096);
+    loop {
+        let done = s.total_in() as usize;
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity().max(4096));
+        }
+        if s.process_vec(&raw[done..], &mut out, Action::Finish)
+            .map_err(err)?
+            == Status::StreamEnd
+        {
+            return Ok(out);
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -187,9 +224,12 @@ fn encode_chunk(
     let chunk_new = &new[start..end];
     let raw = streams(old, chunk_new, &m);
     let level = opts.level.zstd_level();
-    let ctrl = compress(codec, level, z, &raw.ctrl)?;
-    let diff = compress(codec, level, z, &raw.diff)?;
-    let extra = compress(codec, level, z, &raw.extra)?;
+    // The reader's window limit W (docs/format.md): the xz dictionary size.
+    let longest = raw.ctrl.len().max(raw.diff.len()).max(raw.extra.len()) as u64;
+    let window = longest.max(4096).next_power_of_two();
+    let ctrl = compress(codec, level, z, &raw.ctrl, window)?;
+    let diff = compress(codec, level, z, &raw.diff, window)?;
+    let extra = compress(codec, level, z, &raw.extra, window)?;
     let too_big =
         |n: usize| u32::try_from(n).map_err(|_| DiffError::TooManyChunks { chunks: n as u64 });
     let bh = ChunkBodyHeader {

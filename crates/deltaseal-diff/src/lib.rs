@@ -45,7 +45,8 @@ pub enum Level {
     /// zstd level 19.
     #[default]
     Default,
-    /// zstd level 22 (ultra): smallest patches with zstd.
+    /// Smallest patches: xz (LZMA2, preset 9e) streams in 8 MiB chunks when
+    /// the `xz` feature is on (host appliers only), else zstd level 22 (ultra).
     Max,
 }
 
@@ -58,9 +59,34 @@ impl Level {
             Level::Max => 22,
         }
     }
+
+    /// Codec [`diff`] writes at this level: xz for `Max` with the `xz`
+    /// feature, zstd otherwise.
+    pub fn codec(self) -> Codec {
+        #[cfg(feature = "xz")]
+        if self == Level::Max {
+            return Codec::Xz;
+        }
+        Codec::Zstd
+    }
+
+    /// Chunk size callers should use at this level: [`MAX_LEVEL_CHUNK_SIZE`]
+    /// for `Max` with the `xz` feature (larger compression context, about
+    /// 26 MiB of apply memory), else the 1 MiB default (about 5 MiB).
+    pub fn chunk_size(self) -> u32 {
+        if self.codec() == Codec::Zstd {
+            deltaseal_verify::patch::DEFAULT_CHUNK_SIZE
+        } else {
+            MAX_LEVEL_CHUNK_SIZE
+        }
+    }
 }
 
-/// Options for [`diff`].
+/// Chunk size of `--level max` patches (see [`Level::chunk_size`]).
+pub const MAX_LEVEL_CHUNK_SIZE: u32 = 8 << 20;
+
+/// Options for [`diff`]. Use [`DiffOptions::for_level`] to get a level's
+/// chunk size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DiffOptions {
     /// Compression effort.
@@ -79,6 +105,17 @@ impl Default for DiffOptions {
             level: Level::Default,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             chunk_size: deltaseal_verify::patch::DEFAULT_CHUNK_SIZE,
+        }
+    }
+}
+
+impl DiffOptions {
+    /// Defaults for `level`, with that level's chunk size ([`Level::chunk_size`]).
+    pub fn for_level(level: Level) -> Self {
+        DiffOptions {
+            level,
+            chunk_size: level.chunk_size(),
+            ..DiffOptions::default()
         }
     }
 }

@@ -225,12 +225,42 @@ fn mcu_style_patches_fit_mcu_limits() {
 /// apply must return an error (or the right image), never panic.
 #[test]
 fn mutated_chunk_bodies_never_panic() {
+    mutated_chunk_bodies(Level::Default);
+}
+
+/// The same with `Level::Max` (xz streams when the `xz` feature is on).
+#[test]
+fn mutated_max_level_chunk_bodies_never_panic() {
+    mutated_chunk_bodies(Level::Max);
+}
+
+/// `Level::Max` writes its level's codec, round trips, and does not depend
+/// on the thread count.
+#[test]
+fn max_level_codec_and_determinism() {
+    let mut rng = Rng(11);
+    let old = structured(&mut rng, 300_000);
+    let new = edit(&mut rng, &old);
+    let p1 = round_trip(&old, &new, &opts(Level::Max, 1, 64 * 1024));
+    let p2 = round_trip(&old, &new, &opts(Level::Max, 3, 64 * 1024));
+    assert_eq!(p1, p2);
+    let h = PatchHeader::decode(&p1, &Limits::default()).unwrap();
+    assert_eq!(h.codec, Level::Max.codec());
+    // The level's own chunk size keeps declared memory within the default limits.
+    let o = DiffOptions::for_level(Level::Max);
+    assert_eq!(o.chunk_size, Level::Max.chunk_size());
+    let p = round_trip(&old, &new, &o);
+    let h = PatchHeader::decode(&p, &Limits::default()).unwrap();
+    assert!(h.decoder_memory <= 64 << 20);
+}
+
+fn mutated_chunk_bodies(level: Level) {
     use deltaseal_verify::digest::sha256;
     use deltaseal_verify::patch::{CHUNK_ENTRY_LEN, HEADER_LEN};
     let mut rng = Rng(10);
     let old = structured(&mut rng, 40_000);
     let new = edit(&mut rng, &old);
-    let base = diff(&old, &new, &opts(Level::Default, 1, 8192)).unwrap();
+    let base = diff(&old, &new, &opts(level, 1, 8192)).unwrap();
     let h = PatchHeader::decode(&base, &Limits::default()).unwrap();
     let n = h.chunks.len();
     let bodies = HEADER_LEN + n * CHUNK_ENTRY_LEN;

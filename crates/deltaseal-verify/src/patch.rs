@@ -54,6 +54,11 @@ pub const DEFAULT_CHUNK_SIZE: u32 = 1 << 20;
 /// in [`chunk_memory`] for every chunk of a zstd patch.
 pub const ZSTD_DECODER_OVERHEAD: u64 = 256 * 1024;
 
+/// Fixed allowance for the xz (LZMA2) decoder's state beyond its dictionary,
+/// counted in [`chunk_memory`] for every chunk of an xz patch; also the slack
+/// over the window `W` given to the decoder's memory limit.
+pub const XZ_DECODER_OVERHEAD: u64 = 1 << 20;
+
 /// Compression codec of every stream in every chunk of a patch.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,14 +67,21 @@ pub enum Codec {
     None,
     /// Streams are single zstd frames (RFC 8878), id 1, unless stored (see format.md).
     Zstd,
+    /// Streams are single .xz streams (LZMA2, no check), id 2, unless stored.
+    /// Host-side only: needs the `xz` feature (C liblzma); readers without it
+    /// reject id 2 as [`PatchError::UnknownCodec`].
+    #[cfg(feature = "xz")]
+    Xz,
 }
 
 impl Codec {
-    /// Wire id of the codec (id 2 is reserved for xz/LZMA).
+    /// Wire id of the codec (id 2 is xz/LZMA2, see [`Codec::Xz`]).
     pub fn id(self) -> u8 {
         match self {
             Codec::None => 0,
             Codec::Zstd => 1,
+            #[cfg(feature = "xz")]
+            Codec::Xz => 2,
         }
     }
 
@@ -78,6 +90,8 @@ impl Codec {
         match id {
             0 => Some(Codec::None),
             1 => Some(Codec::Zstd),
+            #[cfg(feature = "xz")]
+            2 => Some(Codec::Xz),
             _ => None,
         }
     }

@@ -14,7 +14,8 @@ pub enum LevelArg {
     Fast,
     /// The release default.
     Default,
-    /// Smallest patches, slowest diff.
+    /// Smallest patches, slowest diff (xz streams in 8 MiB chunks: for
+    /// host-side appliers; devices use `default`).
     Max,
 }
 
@@ -45,10 +46,7 @@ pub struct EngineArgs {
 impl EngineArgs {
     /// The engine options these flags select.
     pub fn options(&self) -> DiffOptions {
-        let mut options = DiffOptions {
-            level: self.level.into(),
-            ..DiffOptions::default()
-        };
+        let mut options = DiffOptions::for_level(self.level.into());
         options.threads = match self.jobs {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,

@@ -290,7 +290,45 @@ fn decode_stream<'a>(
             zstd_into(dec, window, src, buf).map_err(|()| PatchError::Decompress { chunk })?;
             Ok(buf.as_slice())
         }
+        #[cfg(feature = "xz")]
+        Codec::Xz => {
+            if src.len() > len_us {
+                return Err(PatchError::MalformedChunk { chunk });
+            }
+            resize(buf, len_us)?;
+            xz_into(window, src, buf).map_err(|()| PatchError::Decompress { chunk })?;
+            Ok(buf.as_slice())
+        }
     }
+}
+
+/// Decode exactly one .xz stream that fills `dst` exactly and uses all of
+/// `src`, with the decoder's memory capped at `window + XZ_DECODER_OVERHEAD`.
+#[cfg(feature = "xz")]
+fn xz_into(window: u64, src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
+    use liblzma::stream::{Action, Status, Stream};
+    let limit = window.checked_add(super::XZ_DECODER_OVERHEAD).ok_or(())?;
+    // flags 0: a single stream, no concatenation; trailing bytes stay unread.
+    let mut s = Stream::new_stream_decoder(limit, 0).map_err(drop)?;
+    loop {
+        let (in_pos, out_pos) = (s.total_in(), s.total_out());
+        let input = src
+            .get(usize::try_from(in_pos).map_err(drop)?..)
+            .ok_or(())?;
+        let output = dst
+            .get_mut(usize::try_from(out_pos).map_err(drop)?..)
+            .ok_or(())?;
+        if s.process(input, output, Action::Finish).map_err(drop)? == Status::StreamEnd {
+            break;
+        }
+        if s.total_in() == in_pos && s.total_out() == out_pos {
+            return Err(()); // truncated input or more output than declared
+        }
+    }
+    if s.total_in() != src.len() as u64 || s.total_out() != dst.len() as u64 {
+        return Err(());
+    }
+    Ok(())
 }
 
 fn zstd_into(dec: &mut FrameDecoder, window: u64, src: &[u8], dst: &mut [u8]) -> Result<(), ()> {

@@ -111,7 +111,8 @@ impl ChunkBodyHeader {
 
 /// Memory (bytes) applying one chunk needs: the output buffer, the three
 /// decoded streams and, for zstd, twice the largest window plus a fixed
-/// decoder overhead. See docs/format.md for the formula.
+/// decoder overhead (for xz: the window plus [`super::XZ_DECODER_OVERHEAD`]).
+/// See docs/format.md for the formula.
 pub fn chunk_memory(codec: Codec, out_len: u64, body: &ChunkBodyHeader) -> Option<u64> {
     let streams = u64::from(body.ctrl_len)
         .checked_add(u64::from(body.diff_len))?
@@ -121,6 +122,8 @@ pub fn chunk_memory(codec: Codec, out_len: u64, body: &ChunkBodyHeader) -> Optio
         Codec::Zstd => zstd_window_limit(body)
             .checked_mul(2)?
             .checked_add(ZSTD_DECODER_OVERHEAD)?,
+        #[cfg(feature = "xz")]
+        Codec::Xz => zstd_window_limit(body).checked_add(super::XZ_DECODER_OVERHEAD)?,
     };
     out_len.checked_add(streams)?.checked_add(codec_need)
 }

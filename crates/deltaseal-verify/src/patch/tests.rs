@@ -226,8 +226,13 @@ fn unsupported_version() {
 #[test]
 fn unknown_codec() {
     let mut p = sample_patch();
-    p[10] = 2; // reserved for xz, unknown to this reader
+    p[10] = 2; // xz: unknown to a reader without the `xz` feature
+    #[cfg(not(feature = "xz"))]
     assert_eq!(apply_err(OLD, &p), PatchError::UnknownCodec { id: 2 });
+    #[cfg(feature = "xz")]
+    assert_ne!(apply_err(OLD, &p), PatchError::UnknownCodec { id: 2 });
+    p[10] = 3;
+    assert_eq!(apply_err(OLD, &p), PatchError::UnknownCodec { id: 3 });
     p[10] = 0xff;
     assert_eq!(apply_err(OLD, &p), PatchError::UnknownCodec { id: 0xff });
 }
