@@ -511,3 +511,45 @@ fn openssl_pkeyutl_external_signing_round_trip() {
         std::fs::read(f.path("new.bin")).unwrap()
     );
 }
+
+#[test]
+fn device_bound_bundle_is_refused_by_other_devices() {
+    let f = Fixture::new();
+    f.ok(&[
+        "release",
+        "--old",
+        "old.bin",
+        "--new",
+        "new.bin",
+        "--key",
+        "a.pem",
+        "--sequence",
+        "4",
+        "--vendor",
+        "example.com",
+        "--class",
+        "pump-v2",
+        "--device",
+        "SN-0042",
+        "-o",
+        "d.bundle",
+    ]);
+    let base = [
+        "verify",
+        "d.bundle",
+        "--trust",
+        "a.pub.pem",
+        "--vendor",
+        "example.com",
+        "--class",
+        "pump-v2",
+    ];
+    let out = f.ok(&[&base[..], &["--device", "SN-0042", "--json"]].concat());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["device_id"].is_string(), "{v}");
+    f.rejected(
+        &[&base[..], &["--device", "SN-0043"]].concat(),
+        "policy check failed: device id mismatch",
+    );
+    f.rejected(&base, "policy check failed: device id mismatch");
+}

@@ -108,6 +108,17 @@ pub fn manifest_bytes(
     input: &ReleaseInput<'_>,
     component_id: &[&[u8]],
 ) -> Result<Vec<u8>, SignError> {
+    manifest_bytes_for_device(input, component_id, None)
+}
+
+/// [`manifest_bytes`] for a bundle meant for one device: the shared
+/// sequence also sets parameter device-identifier (24) and checks condition
+/// device-identifier (24). Devices with another id (or none) refuse it.
+pub fn manifest_bytes_for_device(
+    input: &ReleaseInput<'_>,
+    component_id: &[&[u8]],
+    device_id: Option<&[u8; 16]>,
+) -> Result<Vec<u8>, SignError> {
     use deltaseal_verify::bundle::manifest::{MAX_COMPONENT_PART, MAX_COMPONENT_PARTS};
     if component_id.len() > MAX_COMPONENT_PARTS
         || component_id.iter().any(|p| p.len() > MAX_COMPONENT_PART)
@@ -115,14 +126,21 @@ pub fn manifest_bytes(
         return Err(SignError::InvalidComponentId);
     }
     let shared = finish(|e| {
-        e.array(6)?.i64(DIR_OVERRIDE_PARAMETERS)?.map(4)?;
+        let (items, params) = if device_id.is_some() { (8, 5) } else { (6, 4) };
+        e.array(items)?.i64(DIR_OVERRIDE_PARAMETERS)?.map(params)?;
         e.i64(PARAM_VENDOR_ID)?.bytes(&input.vendor_id)?;
         e.i64(PARAM_CLASS_ID)?.bytes(&input.class_id)?;
         e.i64(PARAM_IMAGE_DIGEST)?;
         digest_bstr(e, &input.target.digest)?;
         e.i64(PARAM_IMAGE_SIZE)?.u64(input.target.size)?;
+        if let Some(device) = device_id {
+            e.i64(PARAM_DEVICE_ID)?.bytes(device)?;
+        }
         e.i64(COND_VENDOR_ID)?.u64(REPORT_ALL)?;
         e.i64(COND_CLASS_ID)?.u64(REPORT_ALL)?;
+        if device_id.is_some() {
+            e.i64(COND_DEVICE_ID)?.u64(REPORT_ALL)?;
+        }
         Ok(())
     });
     let common = finish(|e| {
@@ -236,6 +254,17 @@ pub fn build_bundle_for_component(
     component_id: &[&[u8]],
     signers: &[SigningKey],
 ) -> Result<Vec<u8>, SignError> {
+    build_bundle_with(input, component_id, None, signers)
+}
+
+/// [`build_bundle`] with an explicit SUIT component id and, optionally, a
+/// device id (see [`manifest_bytes_for_device`]).
+pub fn build_bundle_with(
+    input: &ReleaseInput<'_>,
+    component_id: &[&[u8]],
+    device_id: Option<&[u8; 16]>,
+    signers: &[SigningKey],
+) -> Result<Vec<u8>, SignError> {
     if signers.is_empty() {
         return Err(SignError::NoSigners);
     }
@@ -244,7 +273,7 @@ pub fn build_bundle_for_component(
             max: MAX_SIGNATURES,
         });
     }
-    let manifest = manifest_bytes(input, component_id)?;
+    let manifest = manifest_bytes_for_device(input, component_id, device_id)?;
     let digest = suit_digest(&manifest);
     let sign1s: Vec<Vec<u8>> = signers
         .iter()

@@ -27,3 +27,10 @@ pub fn class_id(vendor: &[u8; 16], name_or_uuid: &str) -> [u8; 16] {
         .unwrap_or_else(|_| Uuid::new_v5(&Uuid::from_bytes(*vendor), name_or_uuid.as_bytes()))
         .into_bytes()
 }
+
+/// The device id (SUIT device-identifier) for a device name (e.g. a serial
+/// number) within a class: UUID v5 of the name in the class id's namespace,
+/// or the UUID given.
+pub fn device_id(class: &[u8; 16], name_or_uuid: &str) -> [u8; 16] {
+    class_id(class, name_or_uuid)
+}

@@ -45,6 +45,7 @@ fn round_trip() {
         installed_sequence: Some(6),
         vendor_id: Some(inp.vendor_id),
         class_id: Some(inp.class_id),
+        device_id: None,
         now: None,
     };
     let ok = a.approve(&policy).unwrap();

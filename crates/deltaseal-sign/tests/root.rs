@@ -433,3 +433,60 @@ fn every_bit_flip_in_a_k_of_n_bundle_is_rejected() {
         }
     }
 }
+
+#[test]
+fn device_bound_bundle_only_for_that_device() {
+    use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, build_bundle_with};
+    use deltaseal_verify::bundle::DecodeError;
+    use deltaseal_verify::bundle::manifest::Manifest;
+    let inp = input(7);
+    let dev = deltaseal_sign::ids::device_id(&inp.class_id, "SN-0042");
+    let other = deltaseal_sign::ids::device_id(&inp.class_id, "SN-0043");
+    assert_ne!(dev, other);
+    let bytes = build_bundle_with(&inp, DEFAULT_COMPONENT_ID, Some(&dev), &[key(1)]).unwrap();
+    let d = Bundle::decode(&bytes).unwrap();
+    assert_eq!(d.manifest().device_id, Some(dev));
+    let approve = |device_id| {
+        Bundle::decode(&bytes)
+            .unwrap()
+            .authenticate(&[pk(1)])
+            .unwrap()
+            .approve(&Policy {
+                device_id,
+                vendor_id: Some(inp.vendor_id),
+                class_id: Some(inp.class_id),
+                ..Policy::default()
+            })
+            .map(|_| ())
+    };
+    assert_eq!(approve(Some(dev)), Ok(()));
+    assert_eq!(approve(Some(other)), Err(PolicyError::DeviceMismatch));
+    assert_eq!(approve(None), Err(PolicyError::DeviceMismatch));
+    // Without a device id the bundle is for the whole class.
+    let class_wide = bundle(&[1]);
+    assert_eq!(
+        Bundle::decode(&class_wide).unwrap().manifest().device_id,
+        None
+    );
+    // Every truncation of the device manifest is refused, never a panic.
+    let m = d.manifest_bytes();
+    assert!(Manifest::decode(m).is_ok());
+    for n in 0..m.len() {
+        assert!(Manifest::decode(&m[..n]).is_err());
+    }
+    // Parameter 24 without condition 24 (or the reverse) is another shape:
+    // patch the shared sequence's array head 0x88 (8 items) to 0x86.
+    let at = m.windows(2).position(|w| w == [0x88, 0x14]).unwrap();
+    let mut bad = m.to_vec();
+    bad[at] = 0x86;
+    assert!(matches!(
+        Manifest::decode(&bad),
+        Err(DecodeError::UnsupportedManifest | DecodeError::TrailingBytes)
+    ));
+    let mut bad = m.to_vec();
+    bad[at] = 0x87;
+    assert_eq!(
+        Manifest::decode(&bad),
+        Err(DecodeError::UnsupportedManifest)
+    );
+}

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use deltaseal_sign::{ReleaseInput, build_bundle, ids, keys};
+use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, build_bundle_with};
+use deltaseal_sign::{ReleaseInput, ids, keys};
 use deltaseal_verify::bundle::ImageRef;
 use deltaseal_verify::digest::sha256;
 use deltaseal_verify::patch::{self, Limits};
@@ -32,6 +33,10 @@ pub struct Args {
     /// Device class: a UUID, or a name turned into UUID5 under the vendor id.
     #[arg(long)]
     class: String,
+    /// Only for this one device: a UUID, or a name (serial number) turned
+    /// into UUID5 under the class id. Other devices refuse the bundle.
+    #[arg(long)]
+    device: Option<String>,
     /// Bundle file to write.
     #[arg(short, long, value_name = "BUNDLE")]
     output: PathBuf,
@@ -74,7 +79,9 @@ pub fn run(args: &Args) -> Result<()> {
         patch: &patch_bytes,
         patch_index_digest: index_digest,
     };
-    let bundle = build_bundle(&input, &signers).context("cannot build the bundle")?;
+    let device_id = args.device.as_deref().map(|d| ids::device_id(&class_id, d));
+    let bundle = build_bundle_with(&input, DEFAULT_COMPONENT_ID, device_id.as_ref(), &signers)
+        .context("cannot build the bundle")?;
     fsutil::write_atomic(&args.output, &bundle)?;
 
     let kids: Vec<String> = signers

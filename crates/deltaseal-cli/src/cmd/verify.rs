@@ -35,6 +35,10 @@ pub struct Args {
     /// Require this device class (UUID or name; needs --vendor when a name).
     #[arg(long, requires = "vendor")]
     class: Option<String>,
+    /// This device's id (UUID or name; needs --class when a name). Bundles
+    /// made for another device are refused.
+    #[arg(long, requires = "class")]
+    device: Option<String>,
     /// The running image: check it is the precursor, then apply the patch.
     #[arg(long, value_name = "OLD", requires = "output")]
     old: Option<PathBuf>,
@@ -94,10 +98,15 @@ pub fn run(args: &Args) -> Result<()> {
         (Some(vendor), Some(class)) => Some(ids::class_id(vendor, class)),
         _ => None,
     };
+    let device_id = match (&class_id, args.device.as_deref()) {
+        (Some(class), Some(device)) => Some(ids::device_id(class, device)),
+        _ => None,
+    };
     let policy = Policy {
         installed_sequence: args.installed_sequence,
         vendor_id,
         class_id,
+        device_id,
         now: Some(now),
     };
     let approved = authenticated
@@ -127,6 +136,7 @@ pub fn run(args: &Args) -> Result<()> {
             "sequence": manifest.sequence,
             "vendor_id": hex::encode(manifest.vendor_id),
             "class_id": hex::encode(manifest.class_id),
+            "device_id": manifest.device_id.map(hex::encode),
             "precursor_size": manifest.precursor.size,
             "precursor_sha256": hex::encode(manifest.precursor.digest),
             "target_size": manifest.target.size,

@@ -53,6 +53,10 @@ pub mod labels {
     pub const PARAM_IMAGE_SIZE: i64 = 14;
     /// Parameter: URI.
     pub const PARAM_URI: i64 = 21;
+    /// Parameter: device identifier (16-byte UUID), optional.
+    pub const PARAM_DEVICE_ID: i64 = 24;
+    /// Condition: check device identifier.
+    pub const COND_DEVICE_ID: i64 = 24;
     /// Private use parameter: precursor (old) image digest (bstr-wrapped SUIT_Digest).
     pub const PARAM_PRECURSOR_DIGEST: i64 = -257;
     /// Private use parameter: precursor (old) image size.
@@ -116,6 +120,9 @@ pub struct Manifest {
     pub vendor_id: [u8; 16],
     /// Class identifier (UUID).
     pub class_id: [u8; 16],
+    /// Device identifier (UUID): present only in a bundle meant for one
+    /// device; absent, the bundle is for every device of the class.
+    pub device_id: Option<[u8; 16]>,
     /// SUIT component identifier of the image the update writes.
     pub component_id: Vec<Vec<u8>>,
     /// URI of the patch: a fragment (`#patch`) names the integrated payload.
@@ -196,7 +203,7 @@ impl Manifest {
         let sequence = r.uint()?;
         expect_key(&mut r, &mut prev, MANIFEST_COMMON)?;
         let common = r.bytes(MAX_MANIFEST)?;
-        let (component_id, vendor_id, class_id, target) = decode_common(common)?;
+        let (component_id, vendor_id, class_id, device_id, target) = decode_common(common)?;
         expect_key(&mut r, &mut prev, MANIFEST_INSTALL)?;
         let install = r.bytes(MAX_MANIFEST)?;
         let (payload_uri, precursor, patch) = decode_install(install)?;
@@ -205,6 +212,7 @@ impl Manifest {
             sequence,
             vendor_id,
             class_id,
+            device_id,
             component_id,
             payload_uri,
             precursor,
@@ -214,7 +222,7 @@ impl Manifest {
     }
 }
 
-type Common = (Vec<Vec<u8>>, [u8; 16], [u8; 16], ImageRef);
+type Common = (Vec<Vec<u8>>, [u8; 16], [u8; 16], Option<[u8; 16]>, ImageRef);
 
 fn decode_common(bytes: &[u8]) -> Result<Common, DecodeError> {
     let mut r = Reader::new(bytes);
@@ -238,10 +246,16 @@ fn decode_common(bytes: &[u8]) -> Result<Common, DecodeError> {
 
     // Shared sequence:
     // [20, {1: vendor, 2: class, 3: <<digest>>, 14: size}, 1, rep, 2, rep]
+    // or, for one device:
+    // [20, {1: vendor, 2: class, 3: <<digest>>, 14: size, 24: device}, 1, rep, 2, rep, 24, rep]
     let mut s = Reader::new(shared);
-    s.array_exact(6)?;
+    let with_device = match s.array(8)? {
+        6 => false,
+        8 => true,
+        _ => return Err(DecodeError::UnsupportedManifest),
+    };
     expect_int(&mut s, DIR_OVERRIDE_PARAMETERS)?;
-    if s.map(4)? != 4 {
+    if s.map(5)? != if with_device { 5 } else { 4 } {
         return Err(DecodeError::UnsupportedManifest);
     }
     let mut prev = None;
@@ -253,15 +267,26 @@ fn decode_common(bytes: &[u8]) -> Result<Common, DecodeError> {
     let target_digest = digest(&mut s)?;
     expect_key(&mut s, &mut prev, PARAM_IMAGE_SIZE)?;
     let target_size = s.uint()?;
+    let device_id = if with_device {
+        expect_key(&mut s, &mut prev, PARAM_DEVICE_ID)?;
+        Some(s.bytes_exact::<16>()?)
+    } else {
+        None
+    };
     expect_int(&mut s, COND_VENDOR_ID)?;
     rep_policy(&mut s)?;
     expect_int(&mut s, COND_CLASS_ID)?;
     rep_policy(&mut s)?;
+    if with_device {
+        expect_int(&mut s, COND_DEVICE_ID)?;
+        rep_policy(&mut s)?;
+    }
     s.finish()?;
     Ok((
         component_id,
         vendor_id,
         class_id,
+        device_id,
         ImageRef {
             size: target_size,
             digest: target_digest,

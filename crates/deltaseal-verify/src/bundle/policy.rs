@@ -5,7 +5,8 @@ use super::{Manifest, sha256};
 
 /// What the device requires of a bundle besides a trusted signature.
 ///
-/// `Policy::default()` puts no constraint on sequence, expiry, vendor or class;
+/// `Policy::default()` puts no constraint on sequence, expiry, vendor or
+/// class (but refuses bundles that name a device id);
 /// payload size and digest are still always checked by
 /// [`Approved::checked_payload`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -16,6 +17,10 @@ pub struct Policy {
     pub vendor_id: Option<[u8; 16]>,
     /// Class identifier the bundle must name.
     pub class_id: Option<[u8; 16]>,
+    /// This device's identifier. A bundle that names a device id is only
+    /// accepted when it equals this one (so a device without an id refuses
+    /// it); a bundle without one is for every device of its class.
+    pub device_id: Option<[u8; 16]>,
     /// Trusted current time, Unix seconds. Expiry can only be checked with a
     /// trusted time source (RTC with secure time sync, signed time from the
     /// backend): `None` means the device has none, and expiry is **not
@@ -41,6 +46,10 @@ pub enum PolicyError {
     /// The bundle is for another device class.
     #[error("class id mismatch")]
     ClassMismatch,
+    /// The bundle is for another device (or names a device and this
+    /// device has no id).
+    #[error("device id mismatch")]
+    DeviceMismatch,
     /// The trust root that authenticated the bundle has expired.
     #[error("trust root expired at {expires} (now {now})")]
     Expired {
@@ -86,6 +95,9 @@ impl Policy {
         }
         if self.class_id.is_some_and(|c| c != m.class_id) {
             return Err(PolicyError::ClassMismatch);
+        }
+        if m.device_id.is_some() && m.device_id != self.device_id {
+            return Err(PolicyError::DeviceMismatch);
         }
         Ok(())
     }

@@ -229,6 +229,7 @@ fn manifest(sequence: u64) -> Manifest {
         sequence,
         vendor_id: [1; 16],
         class_id: [2; 16],
+        device_id: None,
         component_id: vec![vec![0]],
         payload_uri: "#patch".into(),
         precursor: ImageRef {
@@ -281,6 +282,26 @@ fn policy_sequence_vendor_class() {
         ..Policy::default()
     };
     assert_eq!(class.check(&manifest(1)), Err(PolicyError::ClassMismatch));
+}
+
+#[test]
+fn policy_device_id() {
+    let mut m = manifest(1);
+    let device = |d| Policy {
+        device_id: d,
+        ..Policy::default()
+    };
+    // A bundle for the whole class: any device, with or without an id.
+    assert_eq!(device(None).check(&m), Ok(()));
+    assert_eq!(device(Some([7; 16])).check(&m), Ok(()));
+    // A bundle for one device: only that device.
+    m.device_id = Some([7; 16]);
+    assert_eq!(device(Some([7; 16])).check(&m), Ok(()));
+    assert_eq!(
+        device(Some([8; 16])).check(&m),
+        Err(PolicyError::DeviceMismatch)
+    );
+    assert_eq!(device(None).check(&m), Err(PolicyError::DeviceMismatch));
 }
 
 #[test]
