@@ -41,7 +41,7 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::bundle::cbor::{Key, Reader, major, write_head};
 use crate::bundle::cose::Sign1;
-use crate::bundle::{DecodeError, MAX_SIGN1, count_signers, kid};
+use crate::bundle::{DecodeError, MAX_SIGN1, MAX_SIGNATURES, count_signers, kid};
 
 /// Most keys a root may list.
 pub const MAX_ROOT_KEYS: usize = 16;
@@ -73,7 +73,8 @@ pub enum RootError {
     /// No keys, more than [`MAX_ROOT_KEYS`], or the same key twice.
     #[error("invalid key list in trust root")]
     InvalidKeyList,
-    /// Threshold 0 or above the number of keys.
+    /// Threshold 0, above the number of keys, or above the most signatures
+    /// a bundle may carry ([`MAX_SIGNATURES`]).
     #[error("invalid threshold")]
     InvalidThreshold,
     /// Version 0.
@@ -178,7 +179,12 @@ impl TrustRoot {
         if self.keys.iter().any(VerifyingKey::is_weak) {
             return Err(RootError::InvalidKey);
         }
-        if self.threshold == 0 || self.threshold > self.keys.len() {
+        // A bundle carries at most MAX_SIGNATURES signatures: a higher
+        // threshold could never be met.
+        if self.threshold == 0
+            || self.threshold > self.keys.len()
+            || self.threshold > MAX_SIGNATURES
+        {
             return Err(RootError::InvalidThreshold);
         }
         Ok(())

@@ -66,6 +66,13 @@ fn new_refuses_bad_parameters() {
         TrustRoot::new(1, 1, None, vec![key(1), key(1)]),
         Err(RootError::InvalidKeyList)
     );
+    // A bundle carries at most 8 signatures: threshold 9 is refused.
+    let nine: Vec<_> = (1..=9).map(key).collect();
+    assert_eq!(
+        TrustRoot::new(1, 9, None, nine.clone()),
+        Err(RootError::InvalidThreshold)
+    );
+    assert!(TrustRoot::new(1, 8, None, nine).is_ok());
     let many: Vec<_> = (1..=17).map(key).collect();
     assert_eq!(
         TrustRoot::new(1, 1, None, many),
