@@ -271,6 +271,21 @@ fn policy_sequence_vendor_class() {
         })
     );
     assert_eq!(p(Some(u64::MAX - 1)).check(&manifest(u64::MAX)), Ok(()));
+    // Lower, and a "rollover" from u64::MAX to 0: both replays.
+    assert_eq!(
+        p(Some(5)).check(&manifest(4)),
+        Err(PolicyError::SequenceNotNewer {
+            installed: 5,
+            offered: 4
+        })
+    );
+    assert_eq!(
+        p(Some(u64::MAX)).check(&manifest(0)),
+        Err(PolicyError::SequenceNotNewer {
+            installed: u64::MAX,
+            offered: 0
+        })
+    );
     let vendor = Policy {
         vendor_id: Some([9; 16]),
         ..Policy::default()
