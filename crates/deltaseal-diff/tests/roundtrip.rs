@@ -286,3 +286,29 @@ fn mutated_chunk_bodies(level: Level) {
     }
     assert!(errors > 2500, "only {errors} mutations detected");
 }
+
+/// `apply_parallel` gives the same image as `apply` for any thread count, and
+/// the same error on a corrupt patch.
+#[test]
+fn parallel_apply_matches_serial() {
+    use deltaseal_verify::patch::{PatchError, apply_parallel};
+    let mut rng = Rng(12);
+    let old = structured(&mut rng, 200_000);
+    let new = edit(&mut rng, &old);
+    let p = diff(&old, &new, &opts(Level::Default, 2, 16 * 1024)).unwrap();
+    for threads in [0, 1, 2, 3, 64] {
+        let mut out = Vec::new();
+        let s = apply_parallel(&old, &p, &mut out, &Limits::default(), threads).unwrap();
+        assert_eq!(out, new);
+        assert_eq!(s.new_size, new.len() as u64);
+    }
+    let mut bad = p.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let serial = apply_to_vec(&old, &bad, &Limits::default()).unwrap_err();
+    let parallel = apply_parallel(&old, &bad, &mut Vec::new(), &Limits::default(), 3).unwrap_err();
+    assert_eq!(serial, parallel);
+    assert!(matches!(serial, PatchError::ChunkDigestMismatch { .. }));
+    let e = apply_parallel(&new, &p, &mut Vec::new(), &Limits::default(), 2).unwrap_err();
+    assert_eq!(e, PatchError::OldImageMismatch);
+}

@@ -32,6 +32,8 @@ mod header;
 #[cfg(test)]
 mod tests;
 
+#[cfg(feature = "std")]
+pub use apply::apply_parallel;
 pub use apply::{
     ApplySummary, ChunkApplier, ImageIoError, ImageSink, OldImage, SliceImage, apply, apply_to_vec,
 };

@@ -20,19 +20,21 @@ pub struct Args {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// Chunks applied in parallel (0 = one per core); memory grows with it.
+    #[arg(short = 'j', long, default_value_t = 0)]
+    jobs: usize,
 }
 
 pub fn run(args: &Args) -> Result<()> {
     let old = fsutil::read(&args.old)?;
     let patch_bytes = fsutil::read(&args.patch)?;
     let mut out = AtomicFile::create(&args.output)?;
-    let summary = patch::apply(
-        &mut old.as_slice(),
-        &patch_bytes,
-        &mut out,
-        &Limits::default(),
-    )
-    .with_context(|| format!("cannot apply {}", args.patch.display()))?;
+    let jobs = match args.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let summary = patch::apply_parallel(&old, &patch_bytes, &mut out, &Limits::default(), jobs)
+        .with_context(|| format!("cannot apply {}", args.patch.display()))?;
     out.commit()?;
     if args.json {
         let report = serde_json::json!({

@@ -143,6 +143,69 @@ pub fn apply<O: OldImage + ?Sized, S: ImageSink + ?Sized>(
     })
 }
 
+/// [`apply`] for an in-memory old image, applying up to `threads` chunks at
+/// once (each worker has its own [`ChunkApplier`]) and writing them to
+/// `sink` in order. Same checks and result as [`apply`]; output does not
+/// depend on `threads`. Peak memory is about `threads` times the declared
+/// `decoder_memory` (0 threads is treated as 1).
+#[cfg(feature = "std")]
+pub fn apply_parallel<S: ImageSink + ?Sized>(
+    old: &[u8],
+    patch: &[u8],
+    sink: &mut S,
+    limits: &Limits,
+    threads: usize,
+) -> Result<ApplySummary, PatchError> {
+    let header = PatchHeader::decode(patch, limits)?;
+    check_old(&mut SliceImage(old), &header)?;
+    let count = u32::try_from(header.chunks.len()).map_err(|_| PatchError::TooManyChunks {
+        count: u32::MAX,
+        limit: limits.max_chunks,
+    })?;
+    let threads = u32::try_from(threads.max(1))
+        .unwrap_or(u32::MAX)
+        .min(count.max(1));
+    let mut appliers: Vec<ChunkApplier> = (0..threads).map(|_| ChunkApplier::new()).collect();
+    let mut new_hash = Sha256::new();
+    let mut written: u64 = 0;
+    let mut first: u32 = 0;
+    while first < count {
+        let header = &header;
+        let outs: Vec<Result<&[u8], PatchError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = appliers
+                .iter_mut()
+                .zip(first..count)
+                .map(|(a, index)| {
+                    s.spawn(move || a.apply_chunk(header, patch, index, &mut SliceImage(old)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                // apply_chunk does not panic; a failed join is reported as OOM.
+                .map(|h| h.join().unwrap_or(Err(PatchError::OutOfMemory)))
+                .collect()
+        });
+        for out in outs {
+            let out = out?;
+            new_hash.update(out);
+            sink.write(out)?;
+            written = written
+                .checked_add(out.len() as u64)
+                .ok_or(PatchError::OutputTooLarge)?;
+        }
+        first = first.saturating_add(threads);
+    }
+    let digest: [u8; 32] = new_hash.finalize().into();
+    if written != header.new_size || digest != header.new_digest {
+        return Err(PatchError::NewImageMismatch);
+    }
+    Ok(ApplySummary {
+        new_size: written,
+        chunks: count,
+        decoder_memory: header.decoder_memory,
+    })
+}
+
 /// Applies single chunks, for parallel apply or resuming at a chunk boundary.
 ///
 /// The caller must already have checked the old image (size and digest, as
