@@ -2,7 +2,9 @@
 # A short run of every cargo-fuzz target (a smoke test that can fail: any
 # crash is a bug). Longer runs: FUZZ_SECONDS=3600 bash scripts/fuzz-smoke.sh
 set -euo pipefail
-cd "$(dirname "$0")/../fuzz"
+cd "$(dirname "$0")/.."
+bash scripts/fuzz-seeds.sh
+cd fuzz
 seconds="${FUZZ_SECONDS:-15}"
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install --locked cargo-fuzz

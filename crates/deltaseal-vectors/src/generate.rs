@@ -1150,7 +1150,11 @@ fn bundles(
             source,
         })
     };
-    let base = build("bundle_single_signer", &input, core::slice::from_ref(&key_a))?;
+    let base = build(
+        "bundle_single_signer",
+        &input,
+        core::slice::from_ref(&key_a),
+    )?;
     let m = manifest(&input)?;
     let signed = sign_manifest(m.clone(), &[&key_a]);
     // The hand-assembled envelope must be the builder's, byte for byte.

@@ -762,3 +762,73 @@ fn chunks_apply_independently_in_any_order() {
         PatchError::ChunkDigestMismatch { chunk: 1 }
     );
 }
+
+/// Issue 8, resource limits: hostile streams end in a bounded error. Work is
+/// bounded by the declared (and capped) lengths, never by what a stream
+/// would expand to, and nothing is allocated before the declared memory is
+/// checked.
+#[test]
+fn hostile_streams_fail_within_declared_bounds() {
+    // An "endless" control stream: 1 MiB - 1 of (0, 0, 0) triples produces
+    // nothing; the interpreter runs once over it and stops.
+    let p = with_chunk0(Spec {
+        old_offset: 0,
+        ctrl: vec![0; (1 << 20) - 1],
+        diff: Vec::new(),
+        extra: Vec::new(),
+    });
+    assert_eq!(apply_err(OLD, &p), PatchError::ChunkIncomplete { chunk: 0 });
+
+    // A zstd bomb: 61 stored bytes, 14 RLE blocks of 1 KiB (14 KiB) for an
+    // extra stream declared as 64 bytes. Decoding stops at the declared length.
+    let mut bomb = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00];
+    for i in 0..14 {
+        let last = u32::from(i == 13);
+        let h = (1024u32 << 3) | (1 << 1) | last;
+        bomb.extend_from_slice(&h.to_le_bytes()[..3]);
+        bomb.push(b'A');
+    }
+    assert!(bomb.len() < 64);
+    assert_eq!(
+        apply_err(OLD, &zstd_patch(&bomb)),
+        PatchError::Decompress { chunk: 0 }
+    );
+
+    // A chunk declaring a 4 GiB control stream: its honest declared memory
+    // is over the limit (refused at the header) ...
+    let c = ctrl(&[(0, 64, 0)]);
+    let bh = ChunkBodyHeader {
+        old_offset: 0,
+        ctrl_len: u32::MAX,
+        ctrl_stored: c.len() as u32,
+        diff_len: 0,
+        diff_stored: 0,
+        extra_len: 64,
+        extra_stored: RLE_FRAME.len() as u32,
+    };
+    let mut body = bh.encode().to_vec();
+    body.extend_from_slice(&c);
+    body.extend_from_slice(&RLE_FRAME);
+    let mut p = assemble(OLD, &[b'A'; 64], 64, vec![body]);
+    p[10] = Codec::Zstd.id();
+    assert!(matches!(
+        apply_err(OLD, &p),
+        PatchError::DecoderMemoryOverLimit { .. }
+    ));
+    // ... and with a small declared memory, the chunk is refused before decoding.
+    set_header_u64(&mut p, 96, 1 << 20);
+    assert_eq!(
+        apply_err(OLD, &p),
+        PatchError::ChunkMemoryOverDeclared { chunk: 0 }
+    );
+
+    // Declared sizes of 2^63 are refused by the header checks.
+    for off in [16, 56, 96] {
+        let mut p = sample_patch();
+        set_header_u64(&mut p, off, 1 << 63);
+        assert!(matches!(
+            apply_err(OLD, &p),
+            PatchError::OutputTooLarge | PatchError::DecoderMemoryOverLimit { .. }
+        ));
+    }
+}
