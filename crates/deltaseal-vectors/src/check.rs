@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use deltaseal_verify::bundle::{Bundle, Policy};
 use deltaseal_verify::digest::sha256;
 use deltaseal_verify::patch::{Limits, SliceImage, apply};
+use deltaseal_verify::root::{SignedRoot, TrustRoot};
 use deltaseal_verify::update::{UpdateError, apply_update};
 use ed25519_dalek::VerifyingKey;
 
@@ -176,7 +177,7 @@ fn run_case(
                 .map(|_| sink)
                 .map_err(|e| kind("patch", &e))
         }
-        CaseKind::Bundle => match run_bundle(index, case, &input, &old, &limits) {
+        CaseKind::Bundle => match run_bundle(index, case, get, &input, &old, &limits) {
             Ok(r) => r,
             Err(setup) => return fail(case, setup),
         },
@@ -231,6 +232,7 @@ type Outcome = Result<Vec<u8>, String>;
 fn run_bundle(
     index: &Index,
     case: &Case,
+    get: &impl Fn(&str) -> Option<Vec<u8>>,
     input: &[u8],
     old: &[u8],
     limits: &Limits,
@@ -261,11 +263,27 @@ fn run_bundle(
             }
         }
     };
+    let mut root: Option<TrustRoot> = None;
+    for path in &case.roots {
+        let doc = get(path).ok_or_else(|| format!("missing file {path}"))?;
+        let next = SignedRoot::decode(&doc).and_then(|signed| match &root {
+            None => signed.verify(policy.now),
+            Some(current) => signed.verify_successor(current, policy.now),
+        });
+        match next {
+            Ok(r) => root = Some(r),
+            Err(e) => return Ok(Err(kind("root", &e))),
+        }
+    }
     let bundle = match Bundle::decode(input) {
         Ok(b) => b,
         Err(e) => return Ok(Err(kind("decode", &e))),
     };
-    let authenticated = match bundle.authenticate(&keys) {
+    let authenticated = match &root {
+        Some(root) => bundle.authenticate_root(root),
+        None => bundle.authenticate(&keys),
+    };
+    let authenticated = match authenticated {
         Ok(a) => a,
         Err(e) => return Ok(Err(kind("signature", &e))),
     };

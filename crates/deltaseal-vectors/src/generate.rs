@@ -55,6 +55,15 @@ pub enum GenerateError {
         #[source]
         source: deltaseal_sign::SignError,
     },
+    /// A trust root could not be built.
+    #[error("trust root building failed for {case}")]
+    Root {
+        /// Case being built.
+        case: String,
+        /// Cause.
+        #[source]
+        source: deltaseal_sign::root::RootBuildError,
+    },
     /// A corpus file could not be read.
     #[error("cannot read corpus file {path}")]
     Corpus {
@@ -82,7 +91,7 @@ pub fn test_key(name: &str) -> SigningKey {
     ))
 }
 
-const KEY_NAMES: &[&str] = &["release_a", "release_b"];
+const KEY_NAMES: &[&str] = &["release_a", "release_b", "release_c", "release_d"];
 const VENDOR: &str = "vectors.deltaseal.example";
 const CLASS: &str = "board-a";
 const SEQUENCE: u64 = 7;
@@ -165,6 +174,7 @@ impl Gen {
             old_sha256: old.sha256.clone(),
             limits,
             trusted_keys: trusted.iter().map(|s| s.to_string()).collect(),
+            roots: Vec::new(),
             policy: policy.map(str::to_string),
             expect,
             comment: comment.to_string(),
@@ -307,6 +317,7 @@ pub fn generate(corpus_dir: Option<&Path>) -> Result<VectorSet, GenerateError> {
 
     crafted_patches(&mut g, &small_old, &o_small, &o_syn, &o_flipped)?;
     bundles(&mut g, &small_old, &small_new, &o_small, &o_small_new)?;
+    roots(&mut g, &small_old, &small_new, &o_small)?;
 
     let keys = KEY_NAMES
         .iter()
@@ -1596,5 +1607,172 @@ fn bundles(
         "decode.WrongTag",
         "a COSE block tagged 19 instead of 18 (COSE_Sign1) is refused",
     );
+    Ok(())
+}
+
+/// Threshold signatures and key rotation with signed trust roots.
+fn roots(g: &mut Gen, old: &[u8], new: &[u8], o_small: &Old) -> Result<(), GenerateError> {
+    use deltaseal_sign::bundle::add_signature;
+    use deltaseal_sign::root as sroot;
+    use deltaseal_verify::root::TrustRoot;
+    let [a, b, c, d] = ["release_a", "release_b", "release_c", "release_d"].map(test_key);
+    let err = |case: &str| {
+        let case = case.to_string();
+        move |source: sroot::RootBuildError| GenerateError::Root {
+            case: case.clone(),
+            source,
+        }
+    };
+    let sign_doc =
+        |doc: Vec<u8>, keys: &[&SigningKey], case: &str| -> Result<Vec<u8>, GenerateError> {
+            let mut doc = doc;
+            for k in keys {
+                doc = sroot::sign(&doc, k).map_err(err(case))?;
+            }
+            Ok(doc)
+        };
+    let v1 = TrustRoot::new(
+        1,
+        2,
+        None,
+        vec![a.verifying_key(), b.verifying_key(), c.verifying_key()],
+    )
+    .map_err(|e| GenerateError::Root {
+        case: "root_v1".into(),
+        source: e.into(),
+    })?;
+    let v1_doc = sign_doc(sroot::unsigned(&v1), &[&a, &b, &c], "root_v1")?;
+    g.files.insert("root/root_v1_2_of_3.cbor".into(), v1_doc);
+    let v2 = sroot::rotate(&v1, &[d.verifying_key()], &[a.verifying_key()], None, None)
+        .map_err(err("root_v2"))?;
+    let v2_doc = sign_doc(sroot::unsigned(&v2), &[&b, &c], "root_v2")?;
+    g.files.insert("root/root_v2_rotated.cbor".into(), v2_doc);
+    let v2_bad = sign_doc(sroot::unsigned(&v2), &[&c, &d], "root_v2_bad")?;
+    g.files
+        .insert("root/root_v2_only_one_old_signer.cbor".into(), v2_bad);
+    let v3 = sroot::rotate(&v2, &[], &[], None, None).map_err(err("root_v3"))?;
+    let v3_doc = sign_doc(sroot::unsigned(&v3), &[&b, &c, &d], "root_v3")?;
+    g.files.insert("root/root_v3.cbor".into(), v3_doc);
+
+    let vendor = ids::vendor_id(VENDOR);
+    let patch = make_patch("roots", old, new, &opts(Level::Default, 1024), Codec::Zstd)?;
+    let input = ReleaseInput {
+        sequence: SEQUENCE,
+        vendor_id: vendor,
+        class_id: ids::class_id(&vendor, CLASS),
+        precursor: ImageRef {
+            size: old.len() as u64,
+            digest: sha256(old),
+        },
+        target: ImageRef {
+            size: new.len() as u64,
+            digest: sha256(new),
+        },
+        patch: &patch,
+        patch_index_digest: index_digest(&patch, &Limits::default()).unwrap_or_default(),
+    };
+    let bundle = |keys: &[&SigningKey], case: &str| -> Result<Vec<u8>, GenerateError> {
+        let (first, rest) = keys.split_first().ok_or(GenerateError::Sign {
+            case: case.into(),
+            source: deltaseal_sign::SignError::NoSigners,
+        })?;
+        let mut bytes = build_bundle(&input, core::slice::from_ref(*first)).map_err(|source| {
+            GenerateError::Sign {
+                case: case.into(),
+                source,
+            }
+        })?;
+        for k in rest {
+            bytes = add_signature(&bytes, k).map_err(|source| GenerateError::Sign {
+                case: case.into(),
+                source,
+            })?;
+        }
+        Ok(bytes)
+    };
+    // add_signature refuses a second signature by the same key: build it by hand.
+    let m = manifest_bytes(&input, DEFAULT_COMPONENT_ID).map_err(|source| GenerateError::Sign {
+        case: "twice".into(),
+        source,
+    })?;
+    let twice = craft::envelope(&entries(&sign_manifest(m, &[&a, &a]), Some(&patch)));
+    type RootCase<'a> = (&'a str, Vec<u8>, Vec<&'a str>, Exp<'a>, &'a str);
+    let cases: Vec<RootCase<'_>> = vec![
+        (
+            "bundle_threshold_2_of_3",
+            bundle(&[&a, &c], "t")?,
+            vec!["root/root_v1_2_of_3.cbor"],
+            Exp::Ok(new),
+            "k-of-n: two distinct keys of a 2-of-3 root signed the bundle, which is accepted",
+        ),
+        (
+            "bundle_threshold_one_signature",
+            bundle(&[&a], "t")?,
+            vec!["root/root_v1_2_of_3.cbor"],
+            Exp::Err("signature.ThresholdNotMet"),
+            "threat: compromised single key, one signature is not enough under a 2-of-3 root",
+        ),
+        (
+            "bundle_threshold_same_key_twice",
+            twice,
+            vec!["root/root_v1_2_of_3.cbor"],
+            Exp::Err("signature.ThresholdNotMet"),
+            "two signatures by the same key count once towards the threshold",
+        ),
+        (
+            "bundle_threshold_untrusted_second_signer",
+            bundle(&[&a, &d], "t")?,
+            vec!["root/root_v1_2_of_3.cbor"],
+            Exp::Err("signature.ThresholdNotMet"),
+            "a signature by a key outside the root does not count towards the threshold",
+        ),
+        (
+            "root_rotation_then_bundle",
+            bundle(&[&c, &d], "t")?,
+            vec!["root/root_v1_2_of_3.cbor", "root/root_v2_rotated.cbor"],
+            Exp::Ok(new),
+            "key rotation: root v2 (a removed, d added) signed by 2 of v1's keys and 2 of its own authenticates a bundle signed by c and d",
+        ),
+        (
+            "root_rotation_removed_key_does_not_count",
+            bundle(&[&a, &c], "t")?,
+            vec!["root/root_v1_2_of_3.cbor", "root/root_v2_rotated.cbor"],
+            Exp::Err("signature.ThresholdNotMet"),
+            "after rotation the removed key a no longer counts",
+        ),
+        (
+            "root_rotation_missing_old_threshold",
+            bundle(&[&c, &d], "t")?,
+            vec![
+                "root/root_v1_2_of_3.cbor",
+                "root/root_v2_only_one_old_signer.cbor",
+            ],
+            Exp::Err("root.OldThresholdNotMet"),
+            "a new root signed by only one key of the current root is refused",
+        ),
+        (
+            "root_rotation_version_skipped",
+            bundle(&[&c, &d], "t")?,
+            vec!["root/root_v1_2_of_3.cbor", "root/root_v3.cbor"],
+            Exp::Err("root.VersionNotNext"),
+            "a root whose version is not current + 1 is refused as a successor",
+        ),
+    ];
+    for (name, bytes, roots, expect, comment) in cases {
+        g.case(
+            CaseKind::Bundle,
+            name,
+            bytes,
+            o_small,
+            LimitsName::Default,
+            &[],
+            Some("device"),
+            expect,
+            comment,
+        );
+        if let Some(last) = g.cases.last_mut() {
+            last.roots = roots.into_iter().map(str::to_string).collect();
+        }
+    }
     Ok(())
 }

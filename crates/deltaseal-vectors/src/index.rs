@@ -100,6 +100,14 @@ pub struct Case {
     /// Bundle cases: names of the trusted keys.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trusted_keys: Vec<String>,
+    /// Bundle cases with trust roots: a chain of root documents (paths). The
+    /// first is the installed root, checked on its own (a threshold of its
+    /// own keys signed it); each next one must be its successor (version + 1,
+    /// a threshold of the previous root's keys and of its own signed it).
+    /// The last one authenticates the bundle (k of n distinct keys), and
+    /// `trusted_keys` is then unused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roots: Vec<String>,
     /// Bundle cases: name of the device policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
@@ -121,7 +129,7 @@ pub enum Expect {
         new_sha256: String,
     },
     /// Failure with this error kind: `<stage>.<Variant>`, stage one of
-    /// `decode`, `signature`, `policy`, `update`, `patch`.
+    /// `root`, `decode`, `signature`, `policy`, `update`, `patch`.
     Error {
         /// The error kind.
         error: String,
