@@ -56,9 +56,8 @@ fn main() {
             ("max", Level::Max),
         ] {
             let options = DiffOptions {
-                level,
                 threads,
-                ..DiffOptions::default()
+                ..DiffOptions::for_level(level)
             };
             let start = Instant::now();
             let patch = deltaseal_diff::diff(&old, &new, &options).expect("diff");
