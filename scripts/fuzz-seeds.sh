@@ -2,6 +2,7 @@
 # Seeds the cargo-fuzz corpora from testvectors/ (idempotent; files are
 # named by content hash like libFuzzer's own, so reruns add nothing):
 #   bundle_decode        <- every bundle vector
+#   root_decode          <- every trust-root document vector
 #   patch_header         <- every patch vector
 #   patch_apply          <- chunk bodies of the patch vectors, in the target's input framing
 #   diff_apply_roundtrip <- synthetic images (old/new pairs joined by the target's framing)
@@ -9,13 +10,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 vectors=testvectors
 corpus=fuzz/corpus
-mkdir -p "$corpus"/{bundle_decode,patch_header,patch_apply,diff_apply_roundtrip}
+mkdir -p "$corpus"/{bundle_decode,root_decode,patch_header,patch_apply,diff_apply_roundtrip}
 seed() { # seed TARGET FILE
     local h
     h=$(sha1sum "$2" | cut -c1-40)
     cp "$2" "$corpus/$1/$h"
 }
 for f in "$vectors"/bundle/*.bundle; do seed bundle_decode "$f"; done
+for f in "$vectors"/root/*.cbor; do seed root_decode "$f"; done
 for f in "$vectors"/patch/*.dsp; do seed patch_header "$f"; done
 # patch_apply input: [codec][new size - 1: u16 LE][old len: u8][old bytes][chunk body]
 python3 - "$vectors" "$corpus/patch_apply" <<'PY'
@@ -48,6 +50,6 @@ for o, n in [(old, new), (old[:512], new[:600]), (b"", old[:256])]:
     data = struct.pack("<H", len(o)) + o + n
     (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
 PY
-for t in bundle_decode patch_header patch_apply diff_apply_roundtrip; do
+for t in bundle_decode root_decode patch_header patch_apply diff_apply_roundtrip; do
     echo "fuzz/corpus/$t: $(find "$corpus/$t" -type f | wc -l) inputs"
 done
