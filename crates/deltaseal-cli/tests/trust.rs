@@ -2,21 +2,28 @@
 //! k-of-n `release` / `sign`, external signing with `openssl pkeyutl` and
 //! `attach-signature`, and `verify --trust ROOT` with `signers_counted`.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use assert_cmd::cargo::cargo_bin_cmd;
-use tempfile::TempDir;
+mod common;
+
+use common::{Workdir, openssl_available};
 
 struct Fixture {
-    dir: TempDir,
+    work: Workdir,
+}
+
+impl core::ops::Deref for Fixture {
+    type Target = Workdir;
+    fn deref(&self) -> &Workdir {
+        &self.work
+    }
 }
 
 impl Fixture {
     /// A directory with old.bin / new.bin and keys a, b, c, d, e.
     fn new() -> Fixture {
         let f = Fixture {
-            dir: tempfile::tempdir().unwrap(),
+            work: Workdir::new(),
         };
         let old: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let mut new = old.clone();
@@ -29,35 +36,9 @@ impl Fixture {
         f
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        cargo_bin_cmd!("deltaseal")
-            .current_dir(self.dir.path())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "deltaseal {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
     /// Must be rejected: exit 1, one `error:` line containing `expect`.
-    fn rejected(&self, args: &[&str], expect: &str) {
-        let out = self.run(args);
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert_eq!(out.status.code(), Some(1), "deltaseal {args:?}: {stderr}");
-        assert!(stderr.starts_with("error: "), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    fn rejected_with(&self, args: &[&str], expect: &str) {
+        let stderr = self.rejected(args);
         assert!(stderr.contains(expect), "expected {expect:?} in {stderr}");
     }
 
@@ -115,27 +96,12 @@ impl Fixture {
     }
 }
 
-fn openssl_available() -> bool {
-    let ok = Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("DELTASEAL_REQUIRE_INTEROP").is_none(),
-            "openssl is required (DELTASEAL_REQUIRE_INTEROP is set)"
-        );
-        eprintln!("SKIP: openssl not available; external signing not tested");
-    }
-    ok
-}
-
 #[test]
 fn root_threshold_and_k_of_n_bundles() {
     let f = Fixture::new();
     // Unsigned and under-signed roots are refused.
     f.root_abc("root.cbor", &[], &[]);
-    f.rejected(
+    f.rejected_with(
         &["root", "verify", "root.cbor"],
         "signed by 0 of the root's keys, 2 needed",
     );
@@ -148,7 +114,7 @@ fn root_threshold_and_k_of_n_bundles() {
         "-o",
         "root.cbor",
     ]);
-    f.rejected(
+    f.rejected_with(
         &[
             "root",
             "sign",
@@ -160,7 +126,7 @@ fn root_threshold_and_k_of_n_bundles() {
         ],
         "already signed by this key",
     );
-    f.rejected(
+    f.rejected_with(
         &["root", "verify", "root.cbor"],
         "signed by 1 of the root's keys, 2 needed",
     );
@@ -196,22 +162,22 @@ fn root_threshold_and_k_of_n_bundles() {
 
     // k-1 signatures; the same key twice; a key not in the root.
     f.release(&["a.pem"], 5, "a.bundle");
-    f.rejected(
+    f.rejected_with(
         &["verify", "a.bundle", "--trust", "root.cbor"],
         "signed by 1 trusted keys, 2 needed",
     );
     f.release(&["a.pem", "a.pem"], 5, "aa.bundle");
-    f.rejected(
+    f.rejected_with(
         &["verify", "aa.bundle", "--trust", "root.cbor"],
         "signed by 1 trusted keys, 2 needed",
     );
     f.release(&["a.pem", "d.pem"], 5, "ad.bundle");
-    f.rejected(
+    f.rejected_with(
         &["verify", "ad.bundle", "--trust", "root.cbor"],
         "signed by 1 trusted keys, 2 needed",
     );
     f.release(&["d.pem"], 5, "d.bundle");
-    f.rejected(
+    f.rejected_with(
         &["verify", "d.bundle", "--trust", "root.cbor"],
         "no valid signature by a trusted key",
     );
@@ -220,7 +186,7 @@ fn root_threshold_and_k_of_n_bundles() {
     f.ok(&["sign", "a.bundle", "--key", "c.pem", "-o", "ac.bundle"]);
     let v = f.verify_json("ac.bundle", "root.cbor");
     assert_eq!(v["signers_counted"].as_array().unwrap().len(), 2, "{v}");
-    f.rejected(
+    f.rejected_with(
         &["sign", "ac.bundle", "--key", "c.pem", "-o", "x.bundle"],
         "already signed by this key",
     );
@@ -230,7 +196,7 @@ fn root_threshold_and_k_of_n_bundles() {
     let v = f.verify_json("a.bundle", "a.pub.pem");
     assert_eq!(v["threshold"], 1);
     assert_eq!(v["signers_counted"].as_array().unwrap().len(), 1);
-    f.rejected(
+    f.rejected_with(
         &["verify", "a.bundle", "--trust", "b.pub.pem"],
         "no valid signature by a trusted key",
     );
@@ -239,7 +205,7 @@ fn root_threshold_and_k_of_n_bundles() {
     let n = bytes.len();
     bytes[n - 1] ^= 1;
     std::fs::write(f.path("bad-root.cbor"), bytes).unwrap();
-    f.rejected(
+    f.rejected_with(
         &["verify", "ab.bundle", "--trust", "bad-root.cbor"],
         "is not a valid trust root",
     );
@@ -271,13 +237,13 @@ fn rotation_chain_and_revocation() {
     };
     // Only new keys: refused by the old threshold.
     sign("v2.cbor", "v2-new.cbor", &["d.pem", "e.pem"]);
-    f.rejected(
+    f.rejected_with(
         &["root", "verify", "v2-new.cbor", "--trust", "v1.cbor"],
         "signed by 0 of the trusted root's keys, 2 needed",
     );
     // Only old keys, one of them revoked in v2: refused by the new threshold.
     sign("v2.cbor", "v2-old.cbor", &["a.pem", "c.pem"]);
-    f.rejected(
+    f.rejected_with(
         &["root", "verify", "v2-old.cbor", "--trust", "v1.cbor"],
         "signed by 1 of the root's keys, 2 needed",
     );
@@ -287,11 +253,11 @@ fn rotation_chain_and_revocation() {
     assert!(out.contains("version 2, 2 of 4 keys"), "{out}");
     // Version must be exactly old + 1: v2 does not follow itself, v1 does
     // not follow v2.
-    f.rejected(
+    f.rejected_with(
         &["root", "verify", "v2-ok.cbor", "--trust", "v2-ok.cbor"],
         "root version 2 does not follow trusted version 2",
     );
-    f.rejected(
+    f.rejected_with(
         &["root", "verify", "v1.cbor", "--trust", "v2-ok.cbor"],
         "root version 1 does not follow trusted version 2",
     );
@@ -299,7 +265,7 @@ fn rotation_chain_and_revocation() {
     // The revoked key c never counts under v2.
     f.release(&["a.pem", "c.pem"], 9, "ac.bundle");
     f.ok(&["verify", "ac.bundle", "--trust", "v1.cbor"]);
-    f.rejected(
+    f.rejected_with(
         &["verify", "ac.bundle", "--trust", "v2-ok.cbor"],
         "signed by 1 trusted keys, 2 needed",
     );
@@ -321,8 +287,8 @@ fn expired_root_is_refused_with_trusted_time() {
     let mut args = vec!["verify", "u.bundle", "--trust", "root.cbor"];
     f.ok(&[&args[..], &before[..]].concat());
     args.extend_from_slice(&at);
-    f.rejected(&args, "trust root expired at 1830211200 (now 1830211200)");
-    f.rejected(
+    f.rejected_with(&args, "trust root expired at 1830211200 (now 1830211200)");
+    f.rejected_with(
         &[
             "root",
             "verify",
@@ -332,7 +298,7 @@ fn expired_root_is_refused_with_trusted_time() {
         ],
         "trust root expired",
     );
-    f.rejected(
+    f.rejected_with(
         &[
             "root",
             "init",
@@ -347,7 +313,7 @@ fn expired_root_is_refused_with_trusted_time() {
         ],
         "invalid time",
     );
-    f.rejected(
+    f.rejected_with(
         &[
             "root",
             "init",
@@ -445,7 +411,7 @@ fn openssl_pkeyutl_external_signing_round_trip() {
     pkeyutl("hsm.pem", "tbs.bin", "sig.bin");
     assert_eq!(std::fs::read(f.path("sig.bin")).unwrap().len(), 64);
     // A signature checked against the wrong public key is refused.
-    f.rejected(
+    f.rejected_with(
         &[
             "attach-signature",
             "u.bundle",
@@ -459,7 +425,7 @@ fn openssl_pkeyutl_external_signing_round_trip() {
         "signature does not verify under the given public key",
     );
     assert!(!f.path("x.bundle").exists());
-    f.rejected(
+    f.rejected_with(
         &[
             "attach-signature",
             "u.bundle",
@@ -472,7 +438,7 @@ fn openssl_pkeyutl_external_signing_round_trip() {
         ],
         "is not a raw 64-byte Ed25519 signature",
     );
-    f.rejected(&["verify", "u.bundle", "--trust", "root.cbor"], "2 needed");
+    f.rejected_with(&["verify", "u.bundle", "--trust", "root.cbor"], "2 needed");
     f.ok(&[
         "attach-signature",
         "u.bundle",
@@ -547,9 +513,9 @@ fn device_bound_bundle_is_refused_by_other_devices() {
     let out = f.ok(&[&base[..], &["--device", "SN-0042", "--json"]].concat());
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["device_id"].is_string(), "{v}");
-    f.rejected(
+    f.rejected_with(
         &[&base[..], &["--device", "SN-0043"]].concat(),
         "policy check failed: device id mismatch",
     );
-    f.rejected(&base, "policy check failed: device id mismatch");
+    f.rejected_with(&base, "policy check failed: device id mismatch");
 }
