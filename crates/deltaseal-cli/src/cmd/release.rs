@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, build_bundle_with};
-use deltaseal_sign::{ReleaseInput, ids, keys};
+use deltaseal_sign::{ReleaseInput, ids};
 use deltaseal_verify::bundle::ImageRef;
 use deltaseal_verify::digest::sha256;
 use deltaseal_verify::patch::{self, Limits};
 
 use crate::cmd::diff::{EngineArgs, percent_of};
+use crate::cmd::sign::read_signing_key;
 use crate::fsutil;
 
 /// Arguments of `deltaseal release`.
@@ -51,10 +52,7 @@ pub fn run(args: &Args) -> Result<()> {
     let signers = args
         .keys
         .iter()
-        .map(|path| {
-            keys::read_signing_key(path)
-                .with_context(|| format!("cannot read signing key {}", path.display()))
-        })
+        .map(|path| read_signing_key(path))
         .collect::<Result<Vec<_>>>()?;
     let old = fsutil::read(&args.old)?;
     let new = fsutil::read(&args.new)?;

@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use deltaseal_sign::keys::VerifyingKey;
 use deltaseal_sign::{keys, root};
-use deltaseal_verify::bundle::kid;
 use deltaseal_verify::root::{SignedRoot, TrustRoot};
 
+use crate::cmd::sign::{SignerArgs, sign_document};
 use crate::fsutil;
 
 /// Arguments of `deltaseal root`.
@@ -54,21 +54,8 @@ pub struct InitArgs {
 pub struct SignArgs {
     /// The root to sign.
     root: PathBuf,
-    /// Signing key (PKCS#8 PEM).
-    #[arg(
-        long,
-        value_name = "KEY.pem",
-        required_unless_present = "external",
-        conflicts_with = "external"
-    )]
-    key: Option<PathBuf>,
-    /// Write the bytes to sign (for an HSM, a KMS or `openssl pkeyutl -sign
-    /// -rawin`) instead of signing; add the result with `attach-signature`.
-    #[arg(long)]
-    external: bool,
-    /// File to write: the signed root, or with --external the bytes to sign.
-    #[arg(short, long, value_name = "OUT")]
-    output: PathBuf,
+    #[command(flatten)]
+    signer: SignerArgs,
 }
 
 /// Arguments of `deltaseal root rotate`.
@@ -132,28 +119,13 @@ fn init(args: &InitArgs) -> Result<()> {
 }
 
 fn sign(args: &SignArgs) -> Result<()> {
-    let doc = fsutil::read(&args.root)?;
-    if args.external {
-        let tbs = root::external_tbs(&doc)
-            .with_context(|| format!("{} is not a valid root", args.root.display()))?;
-        fsutil::write_atomic(&args.output, &tbs)?;
-        println!("{}: {} bytes to sign", args.output.display(), tbs.len());
-        return Ok(());
-    }
-    let Some(key_path) = &args.key else {
-        bail!("--key or --external is required");
-    };
-    let key = keys::read_signing_key(key_path)
-        .with_context(|| format!("cannot read signing key {}", key_path.display()))?;
-    let signed =
-        root::sign(&doc, &key).with_context(|| format!("cannot sign {}", args.root.display()))?;
-    fsutil::write_atomic(&args.output, &signed)?;
-    println!(
-        "{}: signed by {}",
-        args.output.display(),
-        hex::encode(kid(&key.verifying_key()))
-    );
-    Ok(())
+    sign_document(
+        &args.root,
+        &args.signer,
+        "root",
+        root::external_tbs,
+        root::sign,
+    )
 }
 
 fn rotate(args: &RotateArgs) -> Result<()> {

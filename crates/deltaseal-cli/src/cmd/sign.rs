@@ -1,10 +1,11 @@
 //! `deltaseal sign BUNDLE --key KEY.pem -o BUNDLE` and
 //! `deltaseal sign BUNDLE --external -o TBS.bin`
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use deltaseal_sign::{add_signature, bundle::external_tbs, keys};
+use deltaseal_sign::keys::{self, SigningKey};
+use deltaseal_sign::{add_signature, bundle::external_tbs};
 use deltaseal_verify::bundle::kid;
 
 use crate::fsutil;
@@ -14,6 +15,14 @@ use crate::fsutil;
 pub struct Args {
     /// The bundle to add a signature to.
     bundle: PathBuf,
+    #[command(flatten)]
+    signer: SignerArgs,
+}
+
+/// How to sign a document (a bundle or a trust root): with a key file here,
+/// or by writing the bytes for a signer elsewhere.
+#[derive(clap::Args)]
+pub struct SignerArgs {
     /// Signing key (PKCS#8 PEM).
     #[arg(
         long,
@@ -27,33 +36,59 @@ pub struct Args {
     /// `deltaseal attach-signature`. Every signer signs the same bytes.
     #[arg(long)]
     external: bool,
-    /// File to write: the bundle with one more signature, or with
+    /// File to write: the input with one more signature, or with
     /// --external the bytes to sign.
     #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let bytes = fsutil::read(&args.bundle)?;
-    if args.external {
-        let tbs = external_tbs(&bytes)
-            .with_context(|| format!("{} is not a valid bundle", args.bundle.display()))?;
-        fsutil::write_atomic(&args.output, &tbs)?;
-        println!("{}: {} bytes to sign", args.output.display(), tbs.len());
+    sign_document(
+        &args.bundle,
+        &args.signer,
+        "bundle",
+        external_tbs,
+        add_signature,
+    )
+}
+
+/// Reads the document at `path` and either writes its to-be-signed bytes
+/// (`--external`) or signs it with `--key`; `kind` names it in errors.
+pub fn sign_document<E1, E2>(
+    path: &Path,
+    signer: &SignerArgs,
+    kind: &str,
+    external_tbs: impl FnOnce(&[u8]) -> Result<Vec<u8>, E1>,
+    sign: impl FnOnce(&[u8], &SigningKey) -> Result<Vec<u8>, E2>,
+) -> Result<()>
+where
+    E1: core::error::Error + Send + Sync + 'static,
+    E2: core::error::Error + Send + Sync + 'static,
+{
+    let doc = fsutil::read(path)?;
+    if signer.external {
+        let tbs = external_tbs(&doc)
+            .with_context(|| format!("{} is not a valid {kind}", path.display()))?;
+        fsutil::write_atomic(&signer.output, &tbs)?;
+        println!("{}: {} bytes to sign", signer.output.display(), tbs.len());
         return Ok(());
     }
-    let Some(key_path) = &args.key else {
+    let Some(key_path) = &signer.key else {
         bail!("--key or --external is required");
     };
-    let key = keys::read_signing_key(key_path)
-        .with_context(|| format!("cannot read signing key {}", key_path.display()))?;
-    let signed = add_signature(&bytes, &key)
-        .with_context(|| format!("cannot sign {}", args.bundle.display()))?;
-    fsutil::write_atomic(&args.output, &signed)?;
+    let key = read_signing_key(key_path)?;
+    let signed = sign(&doc, &key).with_context(|| format!("cannot sign {}", path.display()))?;
+    fsutil::write_atomic(&signer.output, &signed)?;
     println!(
         "{}: signed by {}",
-        args.output.display(),
+        signer.output.display(),
         hex::encode(kid(&key.verifying_key()))
     );
     Ok(())
+}
+
+/// Reads a PKCS#8 PEM signing key, naming the file in the error.
+pub fn read_signing_key(path: &Path) -> Result<SigningKey> {
+    keys::read_signing_key(path)
+        .with_context(|| format!("cannot read signing key {}", path.display()))
 }
