@@ -16,6 +16,7 @@ use ed25519_dalek::pkcs8::{
 /// The Ed25519 key types these functions read and write (re-exported so
 /// callers need no direct `ed25519-dalek` dependency).
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
+use zeroize::{Zeroize as _, Zeroizing};
 
 pub use deltaseal_verify::bundle::kid;
 
@@ -66,20 +67,27 @@ pub fn generate() -> Result<SigningKey, KeyError> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|_| KeyError::Random)?;
     let key = SigningKey::from_bytes(&seed);
-    seed.fill(0);
+    seed.zeroize();
     Ok(key)
 }
 
-/// The private key as PKCS#8 v1 PEM (what `openssl genpkey` writes).
-pub fn private_pem(key: &SigningKey) -> Result<String, KeyError> {
+/// The private key as PKCS#8 v1 PEM (what `openssl genpkey` writes), wiped
+/// from memory when dropped.
+///
+/// ```
+/// let key = deltaseal_sign::keys::generate()?;
+/// let pem = deltaseal_sign::keys::private_pem(&key)?;
+/// assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+/// # Ok::<(), deltaseal_sign::keys::KeyError>(())
+/// ```
+pub fn private_pem(key: &SigningKey) -> Result<Zeroizing<String>, KeyError> {
+    // KeypairBytes wipes its secret on drop.
     let pair = KeypairBytes {
         secret_key: key.to_bytes(),
         public_key: None,
     };
-    let pem = pair
-        .to_pkcs8_pem(LineEnding::LF)
-        .map_err(|_| KeyError::Encode)?;
-    Ok(String::from(pem.as_str()))
+    pair.to_pkcs8_pem(LineEnding::LF)
+        .map_err(|_| KeyError::Encode)
 }
 
 /// The public key as SubjectPublicKeyInfo PEM (what `openssl pkey -pubout` writes).
@@ -116,7 +124,7 @@ pub fn write_public_pem(path: &Path, key: &VerifyingKey) -> Result<(), KeyError>
 
 /// Reads a private key: ours, or one from `openssl genpkey -algorithm ed25519`.
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
-    let pem = read(path)?;
+    let pem = Zeroizing::new(read(path)?);
     signing_key_from_pem(&pem).ok_or_else(|| KeyError::Parse {
         path: path.to_path_buf(),
     })
