@@ -14,6 +14,12 @@
 #   FUZZ_TIMEOUT         -timeout per input, seconds (default 25): a slow input
 #                        is a finding too (inputs must end in bounded time)
 #   FUZZ_MAX_LEN_<name>  overrides the per-target -max_len below
+#   FUZZ_COMMIT          fuzz this commit (default HEAD) exported with
+#                        `git archive` to a temporary tree, not the working
+#                        tree: uncommitted edits never get fuzzed and the log
+#                        names exactly what was. The corpus, artifacts and
+#                        build cache of fuzz/ are shared with the working tree.
+#                        FUZZ_COMMIT=worktree fuzzes the working tree as is.
 #
 # The summary log has one line per target with the exec count, coverage
 # (cov = edges, ft = features), corpus size before/after and the crash
@@ -55,12 +61,25 @@ count_bytes() { du -sb "$1" 2>/dev/null | cut -f1; }
 say() { echo "$*" | tee -a "$log"; }
 
 bash scripts/fuzz-seeds.sh >/dev/null
-cd fuzz
+rev="${FUZZ_COMMIT:-HEAD}"
+if [ "$rev" = worktree ]; then
+    commit="$(git rev-parse --short HEAD) + uncommitted: $(git status --porcelain -- fuzz crates | wc -l) files"
+    cd fuzz
+else
+    commit=$(git rev-parse --short "$rev")
+    snap=$(mktemp -d /tmp/deltaseal-fuzz-XXXXXX)
+    trap 'rm -rf "$snap"' EXIT
+    git archive "$commit" | tar -x -C "$snap"
+    mkdir -p fuzz/corpus fuzz/artifacts fuzz/target
+    rm -rf "$snap/fuzz/corpus" "$snap/fuzz/artifacts" "$snap/fuzz/target"
+    ln -s "$root/fuzz/corpus" "$snap/fuzz/corpus"
+    ln -s "$root/fuzz/artifacts" "$snap/fuzz/artifacts"
+    ln -s "$root/fuzz/target" "$snap/fuzz/target"
+    cd "$snap/fuzz"
+fi
 if [ "$#" -gt 0 ]; then targets=("$@"); else mapfile -t targets < <(cargo +nightly fuzz list); fi
 
-commit=$(git -C "$root" rev-parse --short HEAD)
-dirty=$(git -C "$root" status --porcelain -- fuzz crates/deltaseal-verify crates/deltaseal-diff | wc -l)
-say "# fuzz-long $stamp commit $commit (uncommitted files under fuzz/ and the fuzzed crates: $dirty)"
+say "# fuzz-long $stamp commit $commit"
 say "# $(rustc +nightly --version); $(cargo +nightly fuzz --version); ${seconds}s per target, rss ${rss} MB, timeout ${timeout}s"
 say "# target | seconds | execs | exec/s | cov | ft | peak RSS MB | corpus before -> after (files) | corpus bytes | crashes"
 
