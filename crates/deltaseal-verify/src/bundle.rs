@@ -170,72 +170,11 @@ impl<'a> Bundle<'a> {
     /// Strictly decodes a tagged SUIT envelope. Checks structure only: no
     /// signature and no payload digest is looked at yet.
     pub fn decode(bytes: &'a [u8]) -> Result<Bundle<'a>, DecodeError> {
-        let mut r = Reader::new(bytes);
-        if r.peek_major()? != 6 {
-            return Err(DecodeError::UnexpectedType);
+        match decode_prefix(bytes, true) {
+            Ok(p) => Ok(p.bundle),
+            Err(PrefixError::NeedMore(_)) => Err(DecodeError::Truncated),
+            Err(PrefixError::Decode(e)) => Err(e),
         }
-        if r.tag()? != TAG_ENVELOPE {
-            return Err(DecodeError::WrongTag);
-        }
-        let n = r.map(3)?;
-        let mut prev = None;
-        let mut auth = None;
-        let mut manifest_bstr = None;
-        let mut payload = None;
-        for _ in 0..n {
-            let (key, raw) = r.key(prev)?;
-            prev = Some(raw);
-            match key {
-                Key::Int(ENV_AUTH) => auth = Some(r.bytes(MAX_AUTH)?),
-                Key::Int(ENV_MANIFEST) => {
-                    let start = r.position();
-                    let inner = r.bytes(manifest::MAX_MANIFEST)?;
-                    let whole = bytes
-                        .get(start..r.position())
-                        .ok_or(DecodeError::Malformed)?;
-                    manifest_bstr = Some((whole, inner));
-                }
-                Key::Text(name) => payload = Some((name, r.bytes(usize::MAX)?)),
-                Key::Int(_) => return Err(DecodeError::UnexpectedField),
-            }
-        }
-        r.finish()?;
-        let auth = auth.ok_or(DecodeError::MissingField)?;
-        let (manifest_whole, manifest_inner) = manifest_bstr.ok_or(DecodeError::MissingField)?;
-        let manifest = Manifest::decode(manifest_inner)?;
-        let payload = match payload {
-            Some((name, bytes)) if name == manifest.payload_uri => Some(bytes),
-            Some(_) => return Err(DecodeError::UnexpectedField),
-            None => None,
-        };
-
-        // Authentication wrapper: [ <<SUIT_Digest>>, * <<COSE_Sign1_Tagged>> ]
-        let mut a = Reader::new(auth);
-        let n = a.array(MAX_SIGNATURES.saturating_add(1))?;
-        if n == 0 {
-            return Err(DecodeError::MissingField);
-        }
-        let suit_digest = a.bytes(64)?;
-        let claimed_digest = manifest::decode_suit_digest(suit_digest)?;
-        let mut signatures = Vec::with_capacity(n.saturating_sub(1));
-        let mut blocks = Vec::with_capacity(n.saturating_sub(1));
-        for _ in 1..n {
-            let block = a.bytes(MAX_SIGN1)?;
-            signatures.push(Sign1::decode(block)?);
-            blocks.push(block);
-        }
-        a.finish()?;
-
-        Ok(Bundle {
-            manifest,
-            manifest_digest: sha256(manifest_whole),
-            claimed_digest,
-            suit_digest,
-            signatures,
-            blocks,
-            manifest_bytes: manifest_inner,
-            payload,
-        })
     }
 
     /// The decoded manifest. Not authenticated yet: only for display.
@@ -319,6 +258,183 @@ impl<'a> Bundle<'a> {
     pub fn signature_blocks(&self) -> &[&'a [u8]] {
         &self.blocks
     }
+}
+
+/// Longest envelope prefix (everything before the integrated payload's
+/// bytes) a strictly valid bundle can have: tag, map head, the
+/// authentication wrapper (at most [`MAX_AUTH`]), the manifest (at most
+/// [`manifest::MAX_MANIFEST`]), the payload key (at most
+/// [`cbor::MAX_KEY_TEXT`]) and the payload's byte-string head. A streaming
+/// reader buffers at most this much before it can authenticate.
+pub const MAX_ENVELOPE_PREFIX: usize = 2 // tag 107
+    + 1 // map head
+    + 1 + 3 + MAX_AUTH // key 2, bstr head, wrapper
+    + 1 + 3 + manifest::MAX_MANIFEST // key 3, bstr head, manifest
+    + 2 + cbor::MAX_KEY_TEXT // text key head and bytes
+    + 9; // payload bstr head
+
+/// The envelope up to (not including) the integrated payload's bytes.
+#[derive(Debug)]
+pub(crate) struct Prefix<'a> {
+    /// The decoded bundle; the payload is attached only for a whole bundle.
+    pub(crate) bundle: Bundle<'a>,
+    /// Length of the integrated payload (from its byte-string head), if any.
+    pub(crate) payload_len: Option<usize>,
+    /// Bytes of `bytes` the prefix occupies; the payload starts here.
+    pub(crate) len: usize,
+}
+
+/// Why [`decode_prefix`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PrefixError {
+    /// The input ends inside the prefix: at least this many bytes in total
+    /// are needed before it can be decoded (a lower bound).
+    NeedMore(usize),
+    /// The prefix is malformed whatever follows.
+    Decode(DecodeError),
+}
+
+impl From<DecodeError> for PrefixError {
+    fn from(e: DecodeError) -> Self {
+        PrefixError::Decode(e)
+    }
+}
+
+/// Decodes the envelope's tag, map head, authentication wrapper, manifest
+/// and, if present, the payload key and byte-string head, stopping before
+/// the payload bytes. Used by [`Bundle::decode`] (whole bundle in memory)
+/// and by the streaming installer (bundle arriving in pieces): one parser.
+///
+/// Deterministic encoding puts integer keys before text keys, so the
+/// payload (text key) is always the last map entry and everything that must
+/// be authenticated comes before it.
+///
+/// With `whole`, `bytes` is the whole bundle: the payload is taken too and
+/// nothing may follow it (checked before the manifest is decoded).
+pub(crate) fn decode_prefix(bytes: &[u8], whole: bool) -> Result<Prefix<'_>, PrefixError> {
+    let mut r = Reader::new(bytes);
+    // Outer reads run on a possibly partial buffer: running out of bytes
+    // there means "need more", never a malformed bundle.
+    if r.is_empty() {
+        return Err(PrefixError::NeedMore(1));
+    }
+    if r.peek_major()? != 6 {
+        return Err(DecodeError::UnexpectedType.into());
+    }
+    let tag = outer(&mut r, Reader::tag)?;
+    if tag != TAG_ENVELOPE {
+        return Err(DecodeError::WrongTag.into());
+    }
+    let n = outer(&mut r, |r| r.map(3))?;
+    let mut prev = None;
+    let mut auth = None;
+    let mut manifest_bstr = None;
+    let mut payload_head = None;
+    for i in 0..n {
+        let (key, raw) = outer(&mut r, |r| r.key(prev))?;
+        prev = Some(raw);
+        match key {
+            Key::Int(ENV_AUTH) => auth = Some(outer_bytes(&mut r, MAX_AUTH)?),
+            Key::Int(ENV_MANIFEST) => {
+                let start = r.position();
+                let inner = outer_bytes(&mut r, manifest::MAX_MANIFEST)?;
+                let whole = bytes
+                    .get(start..r.position())
+                    .ok_or(DecodeError::Malformed)?;
+                manifest_bstr = Some((whole, inner));
+            }
+            Key::Text(name) => {
+                // Keys are sorted and only 2 and 3 are integers, so a text
+                // key is last; a second text key could only be another
+                // payload, which is not allowed.
+                if i.checked_add(1) != Some(n) {
+                    return Err(DecodeError::UnexpectedField.into());
+                }
+                let len = outer(&mut r, |r| r.bytes_head(usize::MAX))?;
+                payload_head = Some((name, len));
+            }
+            Key::Int(_) => return Err(DecodeError::UnexpectedField.into()),
+        }
+    }
+    let len = r.position();
+    let mut payload = None;
+    if whole {
+        if let Some((_, n)) = payload_head {
+            payload = Some(r.take_bytes(n)?);
+        }
+        r.finish()?;
+    } else if payload_head.is_none() && r.position() != bytes.len() {
+        return Err(DecodeError::TrailingBytes.into());
+    }
+    let auth = auth.ok_or(DecodeError::MissingField)?;
+    let (manifest_whole, manifest_inner) = manifest_bstr.ok_or(DecodeError::MissingField)?;
+    let manifest = Manifest::decode(manifest_inner)?;
+    let payload_len = match payload_head {
+        Some((name, len)) if name == manifest.payload_uri => Some(len),
+        Some(_) => return Err(DecodeError::UnexpectedField.into()),
+        None => None,
+    };
+
+    // Authentication wrapper: [ <<SUIT_Digest>>, * <<COSE_Sign1_Tagged>> ]
+    let mut a = Reader::new(auth);
+    let count = a.array(MAX_SIGNATURES.saturating_add(1))?;
+    if count == 0 {
+        return Err(DecodeError::MissingField.into());
+    }
+    let suit_digest = a.bytes(64)?;
+    let claimed_digest = manifest::decode_suit_digest(suit_digest)?;
+    let mut signatures = Vec::with_capacity(count.saturating_sub(1));
+    let mut blocks = Vec::with_capacity(count.saturating_sub(1));
+    for _ in 1..count {
+        let block = a.bytes(MAX_SIGN1)?;
+        signatures.push(Sign1::decode(block)?);
+        blocks.push(block);
+    }
+    a.finish()?;
+
+    Ok(Prefix {
+        bundle: Bundle {
+            manifest,
+            manifest_digest: sha256(manifest_whole),
+            claimed_digest,
+            suit_digest,
+            signatures,
+            blocks,
+            manifest_bytes: manifest_inner,
+            payload,
+        },
+        payload_len,
+        len,
+    })
+}
+
+/// Runs one outer read; if it runs out of input, rewinds and asks for at
+/// least one more byte than is there.
+fn outer<'a, T>(
+    r: &mut Reader<'a>,
+    read: impl FnOnce(&mut Reader<'a>) -> Result<T, DecodeError>,
+) -> Result<T, PrefixError> {
+    let start = r.clone();
+    match read(r) {
+        Ok(v) => Ok(v),
+        Err(DecodeError::Truncated) => {
+            let have = r.len();
+            *r = start;
+            Err(PrefixError::NeedMore(have.saturating_add(1)))
+        }
+        Err(e) => Err(PrefixError::Decode(e)),
+    }
+}
+
+/// An outer byte string of at most `max` bytes; if only its head is there,
+/// asks for exactly the bytes it announces.
+fn outer_bytes<'a>(r: &mut Reader<'a>, max: usize) -> Result<&'a [u8], PrefixError> {
+    let n = outer(r, |r| r.bytes_head(max))?;
+    let end = r.position().checked_add(n).ok_or(DecodeError::TooLarge)?;
+    if end > r.len() {
+        return Err(PrefixError::NeedMore(end));
+    }
+    Ok(r.take_bytes(n)?)
 }
 
 /// The distinct keys of `trusted` (by kid, in `trusted` order) with at

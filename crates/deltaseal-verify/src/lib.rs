@@ -30,4 +30,5 @@ pub mod bundle;
 pub mod digest;
 pub mod patch;
 pub mod root;
+pub mod stream;
 pub mod update;

@@ -34,9 +34,11 @@ mod tests;
 
 #[cfg(feature = "std")]
 pub use apply::apply_parallel;
+pub(crate) use apply::check_old;
 pub use apply::{
     ApplySummary, ChunkApplier, ImageIoError, ImageSink, OldImage, SliceImage, apply, apply_to_vec,
 };
+pub(crate) use header::index_len;
 pub use header::{
     CHUNK_BODY_HEADER_LEN, CHUNK_ENTRY_LEN, ChunkBodyHeader, ChunkEntry, HEADER_LEN, PatchHeader,
     chunk_memory, index_digest,

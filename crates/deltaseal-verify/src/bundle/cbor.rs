@@ -65,6 +65,16 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Length of the whole buffer (consumed or not).
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next `n` bytes, raw (no CBOR head), borrowed from the input.
+    pub fn take_bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        self.take(n)
+    }
+
     /// True when every byte has been consumed.
     pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
@@ -190,6 +200,13 @@ impl<'a> Reader<'a> {
     pub fn bytes(&mut self, max: usize) -> Result<&'a [u8], DecodeError> {
         let n = self.len_of(MAJOR_BYTES, max)?;
         self.take(n)
+    }
+
+    /// Only the head of a byte string of at most `max` bytes: returns its
+    /// length and leaves the reader at its first content byte (for a
+    /// payload that is streamed rather than held in memory).
+    pub fn bytes_head(&mut self, max: usize) -> Result<usize, DecodeError> {
+        self.len_of(MAJOR_BYTES, max)
     }
 
     /// A byte string of exactly `N` bytes.

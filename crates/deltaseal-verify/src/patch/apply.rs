@@ -252,7 +252,7 @@ impl ChunkApplier {
         self.run_body(header, index, body, old)
     }
 
-    fn run_body<O: OldImage + ?Sized>(
+    pub(crate) fn run_body<O: OldImage + ?Sized>(
         &mut self,
         header: &PatchHeader,
         index: u32,
@@ -284,7 +284,10 @@ pub fn apply_to_vec(old: &[u8], patch: &[u8], limits: &Limits) -> Result<Vec<u8>
     Ok(out)
 }
 
-fn check_old<O: OldImage + ?Sized>(old: &mut O, header: &PatchHeader) -> Result<(), PatchError> {
+pub(crate) fn check_old<O: OldImage + ?Sized>(
+    old: &mut O,
+    header: &PatchHeader,
+) -> Result<(), PatchError> {
     if old.len() != header.old_size {
         return Err(PatchError::OldImageMismatch);
     }

@@ -196,7 +196,30 @@ impl PatchHeader {
     /// against `new_size` and `limits`, table presence, and that the chunk
     /// bodies fill the rest of `patch` exactly.
     pub fn decode(patch: &[u8], limits: &Limits) -> Result<PatchHeader, PatchError> {
-        let mut r = Reader::new(patch);
+        Self::decode_index(patch, patch.len() as u64, limits)
+    }
+
+    /// [`PatchHeader::decode`] for a patch that is not all in memory:
+    /// `index` starts with the header and chunk table (bytes after them are
+    /// ignored) and `patch_len` is the length of the whole patch, which the
+    /// chunk bodies must fill exactly. A streaming reader calls this once
+    /// the index bytes have arrived and their digest matched the manifest.
+    ///
+    /// ```
+    /// use deltaseal_verify::patch::{Limits, PatchHeader};
+    /// # fn demo(patch: &[u8]) -> Result<(), deltaseal_verify::patch::PatchError> {
+    /// let whole = PatchHeader::decode(patch, &Limits::default())?;
+    /// let index = &patch[..whole.encoded_len()];
+    /// let streamed = PatchHeader::decode_index(index, patch.len() as u64, &Limits::default())?;
+    /// assert_eq!(whole, streamed);
+    /// # Ok(()) }
+    /// ```
+    pub fn decode_index(
+        index: &[u8],
+        patch_len: u64,
+        limits: &Limits,
+    ) -> Result<PatchHeader, PatchError> {
+        let mut r = Reader::new(index);
         if r.array::<8>().map_err(|_| PatchError::BadMagic)? != MAGIC {
             return Err(PatchError::BadMagic);
         }
@@ -266,11 +289,10 @@ impl PatchHeader {
                 .ok_or(PatchError::BodyLengthMismatch)?;
             chunks.push(e);
         }
-        let rest = patch
-            .len()
-            .checked_sub(r.pos)
+        let rest = patch_len
+            .checked_sub(r.pos as u64)
             .ok_or(PatchError::Truncated)?;
-        if u64::try_from(rest).ok() != Some(body_total) {
+        if rest != body_total {
             return Err(PatchError::BodyLengthMismatch);
         }
         Ok(PatchHeader {
@@ -342,6 +364,31 @@ impl PatchHeader {
         }
         Some(self.new_size.checked_sub(start)?.min(cs))
     }
+}
+
+/// Length of the header + chunk table announced by the first
+/// [`HEADER_LEN`] bytes of a patch, reading only the `chunk_count` field and
+/// refusing counts over `limits.max_chunks` (so the index can be buffered in
+/// bounded memory and its digest checked before the rest of the header is
+/// parsed). `None` until `header` holds at least [`HEADER_LEN`] bytes.
+pub(crate) fn index_len(header: &[u8], limits: &Limits) -> Option<Result<usize, PatchError>> {
+    let count = header.get(104..108)?;
+    let mut b = [0u8; 4];
+    b.copy_from_slice(count);
+    let count = u32::from_le_bytes(b);
+    if count > limits.max_chunks {
+        return Some(Err(PatchError::TooManyChunks {
+            count,
+            limit: limits.max_chunks,
+        }));
+    }
+    Some(
+        usize::try_from(count)
+            .ok()
+            .and_then(|n| n.checked_mul(CHUNK_ENTRY_LEN))
+            .and_then(|t| t.checked_add(HEADER_LEN))
+            .ok_or(PatchError::Truncated),
+    )
 }
 
 /// SHA-256 over the header + chunk table bytes of `patch`, after checking
