@@ -119,6 +119,56 @@ pub fn manifest_bytes_for_device(
     component_id: &[&[u8]],
     device_id: Option<&[u8; 16]>,
 ) -> Result<Vec<u8>, SignError> {
+    let options = match device_id {
+        Some(id) => ManifestOptions::default().device(*id),
+        None => ManifestOptions::default(),
+    };
+    manifest_bytes_with(input, component_id, &options)
+}
+
+/// Optional manifest content beyond [`ReleaseInput`]; the default adds
+/// nothing, so manifests stay byte-identical to [`manifest_bytes`].
+///
+/// ```
+/// use deltaseal_sign::bundle::ManifestOptions;
+/// let options = ManifestOptions::default().deferrable(true);
+/// assert!(options.is_deferrable());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ManifestOptions {
+    device_id: Option<[u8; 16]>,
+    deferrable: bool,
+}
+
+impl ManifestOptions {
+    /// Only for this device (see [`manifest_bytes_for_device`]).
+    pub fn device(mut self, device_id: [u8; 16]) -> Self {
+        self.device_id = Some(device_id);
+        self
+    }
+
+    /// Mark the install deferrable to the device's maintenance window:
+    /// private-use parameter -262 (urgency) = 1. Not deferrable (the
+    /// default) writes no parameter: urgent.
+    pub fn deferrable(mut self, deferrable: bool) -> Self {
+        self.deferrable = deferrable;
+        self
+    }
+
+    /// Whether [`ManifestOptions::deferrable`] was set.
+    pub fn is_deferrable(&self) -> bool {
+        self.deferrable
+    }
+}
+
+/// [`manifest_bytes`] with [`ManifestOptions`] (device id, urgency).
+pub fn manifest_bytes_with(
+    input: &ReleaseInput<'_>,
+    component_id: &[&[u8]],
+    options: &ManifestOptions,
+) -> Result<Vec<u8>, SignError> {
+    let device_id = options.device_id.as_ref();
     use deltaseal_verify::bundle::manifest::{MAX_COMPONENT_PART, MAX_COMPONENT_PARTS};
     if component_id.len() > MAX_COMPONENT_PARTS
         || component_id.iter().any(|p| p.len() > MAX_COMPONENT_PART)
@@ -154,7 +204,8 @@ pub fn manifest_bytes_for_device(
     });
     let patch_digest: [u8; 32] = Sha256::digest(input.patch).into();
     let install = finish(|e| {
-        e.array(6)?.i64(DIR_OVERRIDE_PARAMETERS)?.map(6)?;
+        let params = if options.deferrable { 7 } else { 6 };
+        e.array(6)?.i64(DIR_OVERRIDE_PARAMETERS)?.map(params)?;
         e.i64(PARAM_URI)?.str(PAYLOAD_URI)?;
         e.i64(PARAM_PRECURSOR_DIGEST)?;
         digest_bstr(e, &input.precursor.digest)?;
@@ -164,6 +215,9 @@ pub fn manifest_bytes_for_device(
         e.i64(PARAM_PATCH_SIZE)?.u64(input.patch.len() as u64)?;
         e.i64(PARAM_PATCH_INDEX_DIGEST)?;
         digest_bstr(e, &input.patch_index_digest)?;
+        if options.deferrable {
+            e.i64(PARAM_URGENCY)?.u64(URGENCY_DEFERRABLE)?;
+        }
         e.i64(DIR_DELTA_INSTALL)?.u64(REPORT_ALL)?;
         e.i64(COND_IMAGE_MATCH)?.u64(REPORT_ALL)?;
         Ok(())
@@ -265,6 +319,21 @@ pub fn build_bundle_with(
     device_id: Option<&[u8; 16]>,
     signers: &[SigningKey],
 ) -> Result<Vec<u8>, SignError> {
+    let options = match device_id {
+        Some(id) => ManifestOptions::default().device(*id),
+        None => ManifestOptions::default(),
+    };
+    build_bundle_opts(input, component_id, &options, signers)
+}
+
+/// [`build_bundle`] with an explicit SUIT component id and
+/// [`ManifestOptions`] (device id, urgency).
+pub fn build_bundle_opts(
+    input: &ReleaseInput<'_>,
+    component_id: &[&[u8]],
+    options: &ManifestOptions,
+    signers: &[SigningKey],
+) -> Result<Vec<u8>, SignError> {
     if signers.is_empty() {
         return Err(SignError::NoSigners);
     }
@@ -273,7 +342,7 @@ pub fn build_bundle_with(
             max: MAX_SIGNATURES,
         });
     }
-    let manifest = manifest_bytes_for_device(input, component_id, device_id)?;
+    let manifest = manifest_bytes_with(input, component_id, options)?;
     let digest = suit_digest(&manifest);
     let sign1s: Vec<Vec<u8>> = signers
         .iter()

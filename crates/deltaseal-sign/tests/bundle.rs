@@ -498,3 +498,45 @@ fn random_mutations_never_panic_or_pass() {
         }
     }
 }
+
+/// Issue 7 (maintenance windows): parameter -262 marks a bundle deferrable;
+/// absent it is urgent and the manifest bytes are exactly as before.
+#[test]
+fn deferrable_urgency_parameter() {
+    use deltaseal_sign::bundle::{ManifestOptions, build_bundle_opts, manifest_bytes_with};
+    let urgent = bundle(5);
+    assert!(!Bundle::decode(&urgent).unwrap().manifest().deferrable);
+    let plain = manifest_bytes(&input(5), DEFAULT_COMPONENT_ID).unwrap();
+    let default_opts =
+        manifest_bytes_with(&input(5), DEFAULT_COMPONENT_ID, &ManifestOptions::default()).unwrap();
+    assert_eq!(plain, default_opts);
+
+    let options = ManifestOptions::default().deferrable(true);
+    let deferrable =
+        build_bundle_opts(&input(5), DEFAULT_COMPONENT_ID, &options, &[key(1)]).unwrap();
+    let m = Bundle::decode(&deferrable).unwrap().manifest().clone();
+    assert!(m.deferrable);
+    assert_eq!(m.sequence, 5);
+    assert_eq!(m.target, input(5).target);
+
+    // The only value allowed is 1 (deferrable): 0 and 2 are refused.
+    let manifest = manifest_bytes_with(&input(5), DEFAULT_COMPONENT_ID, &options).unwrap();
+    // -262 = 0x39 0x01 0x05, followed by the value 1 (0x01).
+    let at = manifest
+        .windows(4)
+        .position(|w| w == [0x39, 0x01, 0x05, 0x01])
+        .unwrap();
+    for value in [0x00, 0x02] {
+        let mut bad = manifest.clone();
+        bad[at + 3] = value;
+        assert_eq!(
+            deltaseal_verify::bundle::Manifest::decode(&bad).err(),
+            Some(DecodeError::UnexpectedValue)
+        );
+    }
+    // Signed as usual: the signature covers the urgency.
+    let a = Bundle::decode(&deferrable)
+        .unwrap()
+        .authenticate(&[key(1).verifying_key()]);
+    assert!(a.is_ok());
+}

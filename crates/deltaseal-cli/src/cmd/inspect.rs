@@ -118,6 +118,7 @@ fn describe_bundle(bytes: &[u8]) -> Result<Value> {
         "type": "deltaseal bundle (SUIT envelope, COSE_Sign1 Ed25519)",
         "size": bytes.len(),
         "sequence": m.sequence,
+        "urgency": if m.deferrable { "deferrable" } else { "urgent" },
         "vendor_id": hex::encode(m.vendor_id),
         "class_id": hex::encode(m.class_id),
         "precursor": image_ref_json(&m.precursor),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, build_bundle_with};
+use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, ManifestOptions, build_bundle_opts};
 use deltaseal_sign::{ReleaseInput, ids};
 use deltaseal_verify::bundle::ImageRef;
 use deltaseal_verify::digest::sha256;
@@ -38,6 +38,10 @@ pub struct Args {
     /// into UUID5 under the class id. Other devices refuse the bundle.
     #[arg(long)]
     device: Option<String>,
+    /// Let devices defer the install to their maintenance window
+    /// (`deltaseal install --window`); default: urgent, install at once.
+    #[arg(long)]
+    deferrable: bool,
     /// Bundle file to write.
     #[arg(short, long, value_name = "BUNDLE")]
     output: PathBuf,
@@ -78,7 +82,11 @@ pub fn run(args: &Args) -> Result<()> {
         patch_index_digest: index_digest,
     };
     let device_id = args.device.as_deref().map(|d| ids::device_id(&class_id, d));
-    let bundle = build_bundle_with(&input, DEFAULT_COMPONENT_ID, device_id.as_ref(), &signers)
+    let mut options = ManifestOptions::default().deferrable(args.deferrable);
+    if let Some(id) = device_id {
+        options = options.device(id);
+    }
+    let bundle = build_bundle_opts(&input, DEFAULT_COMPONENT_ID, &options, &signers)
         .context("cannot build the bundle")?;
     fsutil::write_atomic(&args.output, &bundle)?;
 
@@ -94,6 +102,7 @@ pub fn run(args: &Args) -> Result<()> {
             "new_size": new.len(),
             "percent_of_new": percent_of(bundle.len(), new.len()),
             "sequence": args.sequence,
+            "deferrable": args.deferrable,
             "vendor_id": hex::encode(vendor_id),
             "class_id": hex::encode(class_id),
             "signers": kids,

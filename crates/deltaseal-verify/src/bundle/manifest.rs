@@ -67,6 +67,13 @@ pub mod labels {
     pub const PARAM_PATCH_SIZE: i64 = -260;
     /// Private use parameter: patch index digest (bstr-wrapped SUIT_Digest).
     pub const PARAM_PATCH_INDEX_DIGEST: i64 = -261;
+    /// Private use parameter, optional: install urgency. Absent means
+    /// urgent (install as soon as possible); the only value allowed when
+    /// present is [`URGENCY_DEFERRABLE`].
+    pub const PARAM_URGENCY: i64 = -262;
+    /// Value of [`PARAM_URGENCY`]: the install may wait for the device's
+    /// maintenance window.
+    pub const URGENCY_DEFERRABLE: u64 = 1;
     /// Private use directive: delta install (apply the patch at URI to the
     /// precursor, writing the component).
     pub const DIR_DELTA_INSTALL: i64 = -257;
@@ -133,6 +140,9 @@ pub struct Manifest {
     pub patch: PatchRef,
     /// The image the patch produces.
     pub target: ImageRef,
+    /// The install may wait for the device's maintenance window
+    /// (parameter -262 present); `false`: install as soon as possible.
+    pub deferrable: bool,
 }
 
 fn expect_key<'a>(
@@ -206,7 +216,7 @@ impl Manifest {
         let (component_id, vendor_id, class_id, device_id, target) = decode_common(common)?;
         expect_key(&mut r, &mut prev, MANIFEST_INSTALL)?;
         let install = r.bytes(MAX_MANIFEST)?;
-        let (payload_uri, precursor, patch) = decode_install(install)?;
+        let (payload_uri, precursor, patch, deferrable) = decode_install(install)?;
         r.finish()?;
         Ok(Manifest {
             sequence,
@@ -218,6 +228,7 @@ impl Manifest {
             precursor,
             patch,
             target,
+            deferrable,
         })
     }
 }
@@ -294,15 +305,20 @@ fn decode_common(bytes: &[u8]) -> Result<Common, DecodeError> {
     ))
 }
 
-fn decode_install(bytes: &[u8]) -> Result<(String, ImageRef, PatchRef), DecodeError> {
-    // [20, {21: uri, -257: <<d>>, -258: n, -259: <<d>>, -260: n, -261: <<d>>},
+type Install = (String, ImageRef, PatchRef, bool);
+
+fn decode_install(bytes: &[u8]) -> Result<Install, DecodeError> {
+    // [20, {21: uri, -257: <<d>>, -258: n, -259: <<d>>, -260: n, -261: <<d>>
+    //       [, -262: 1]},
     //  -257, rep, 3, rep]
     let mut s = Reader::new(bytes);
     s.array_exact(6)?;
     expect_int(&mut s, DIR_OVERRIDE_PARAMETERS)?;
-    if s.map(6)? != 6 {
-        return Err(DecodeError::UnsupportedManifest);
-    }
+    let deferrable = match s.map(7)? {
+        6 => false,
+        7 => true,
+        _ => return Err(DecodeError::UnsupportedManifest),
+    };
     let mut prev = None;
     expect_key(&mut s, &mut prev, PARAM_URI)?;
     let uri = s.text(MAX_URI)?;
@@ -320,6 +336,12 @@ fn decode_install(bytes: &[u8]) -> Result<(String, ImageRef, PatchRef), DecodeEr
     let patch_size = s.uint()?;
     expect_key(&mut s, &mut prev, PARAM_PATCH_INDEX_DIGEST)?;
     let index_digest = digest(&mut s)?;
+    if deferrable {
+        expect_key(&mut s, &mut prev, PARAM_URGENCY)?;
+        if s.uint()? != URGENCY_DEFERRABLE {
+            return Err(DecodeError::UnexpectedValue);
+        }
+    }
     expect_int(&mut s, DIR_DELTA_INSTALL)?;
     rep_policy(&mut s)?;
     expect_int(&mut s, COND_IMAGE_MATCH)?;
@@ -336,5 +358,6 @@ fn decode_install(bytes: &[u8]) -> Result<(String, ImageRef, PatchRef), DecodeEr
             digest: patch_digest,
             index_digest,
         },
+        deferrable,
     ))
 }

@@ -245,6 +245,7 @@ fn manifest(sequence: u64) -> Manifest {
             size: u64::MAX,
             digest: [6; 32],
         },
+        deferrable: false,
     }
 }
 
