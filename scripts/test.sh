@@ -16,12 +16,16 @@ export CORPUS_DIR="${CORPUS_DIR:-$(cd .. && pwd)/corpus-data}"
 pairs="${CORPUS_PAIRS:-mcu-moondancer mcu-cityhub}"
 [ "$pairs" = all ] && pairs=""
 
-echo "== test deps: pycose + cbor2<6 (COSE interop), openssl (key interop)"
+echo "== test deps: pycose + cbor2<6 (COSE interop), openssl (key interop), bsdiff (BSDIFF40 interop)"
 if ! python3 -c 'import pycose, cbor2' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check 'pycose==1.1.0' 'cbor2<6'
 fi
 if ! command -v openssl >/dev/null; then
     apt-get install -y -q openssl || { apt-get update -q && apt-get install -y -q openssl; }
+fi
+if [ ! -x /usr/bin/bspatch ] || [ ! -x /usr/bin/bsdiff ]; then
+    echo "== test deps: Debian bsdiff/bspatch (BSDIFF40 interop)"
+    apt-get install -y -q bsdiff || { apt-get update -q && apt-get install -y -q bsdiff; }
 fi
 
 echo "== corpus: ${pairs:-all pairs} into $CORPUS_DIR"

@@ -1,12 +1,14 @@
 //! File helpers: reads with the path in the error, and atomic writes that
 //! never leave a partial output file behind.
 
-use std::fs;
+use std::fs::{self, File};
 use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use deltaseal_verify::patch::{ImageIoError, ImageSink};
+use deltaseal_verify::patch::{ImageIoError, ImageSink, OldImage};
 use tempfile::NamedTempFile;
 
 /// Reads a whole file, naming it in the error.
@@ -75,5 +77,48 @@ impl AtomicFile {
 impl ImageSink for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> Result<(), ImageIoError> {
         self.writer.write_all(buf).map_err(|_| ImageIoError::Write)
+    }
+}
+
+/// An old image read in place with positioned reads (`pread`), so applying a
+/// patch never holds the whole old image in memory. Clones share the file
+/// (one per apply thread).
+#[derive(Clone, Debug)]
+pub struct FileImage {
+    file: Arc<File>,
+    len: u64,
+}
+
+impl FileImage {
+    /// Opens `path`; its size is taken once, here.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let len = file
+            .metadata()
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len();
+        Ok(FileImage {
+            file: Arc::new(file),
+            len,
+        })
+    }
+}
+
+impl OldImage for FileImage {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), ImageIoError> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .ok_or(ImageIoError::OutOfBounds)?;
+        if end > self.len {
+            return Err(ImageIoError::OutOfBounds);
+        }
+        // A file that shrank under us reads short: UnexpectedEof -> Read.
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|_| ImageIoError::Read)
     }
 }

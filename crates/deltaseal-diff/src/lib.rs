@@ -29,7 +29,9 @@
 //! - `sa`: suffix array construction (i32 indices below 2 GiB, i64 above).
 //! - `matcher`: bsdiff-style matching of one new-image chunk against old.
 //! - `encode`: varint control stream, per-stream compression, patch assembly.
+//! - [`bsdiff40`]: BSDIFF40 (bsdiff 4.3) export and hostile-input-safe import.
 
+pub mod bsdiff40;
 mod encode;
 mod matcher;
 mod sa;

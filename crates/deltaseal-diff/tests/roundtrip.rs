@@ -298,7 +298,7 @@ fn parallel_apply_matches_serial() {
     let p = diff(&old, &new, &opts(Level::Default, 2, 16 * 1024)).unwrap();
     for threads in [0, 1, 2, 3, 64] {
         let mut out = Vec::new();
-        let s = apply_parallel(&old, &p, &mut out, &Limits::default(), threads).unwrap();
+        let s = apply_parallel(old.as_slice(), &p, &mut out, &Limits::default(), threads).unwrap();
         assert_eq!(out, new);
         assert_eq!(s.new_size, new.len() as u64);
     }
@@ -306,9 +306,10 @@ fn parallel_apply_matches_serial() {
     let last = bad.len() - 1;
     bad[last] ^= 1;
     let serial = apply_to_vec(&old, &bad, &Limits::default()).unwrap_err();
-    let parallel = apply_parallel(&old, &bad, &mut Vec::new(), &Limits::default(), 3).unwrap_err();
+    let parallel =
+        apply_parallel(old.as_slice(), &bad, &mut Vec::new(), &Limits::default(), 3).unwrap_err();
     assert_eq!(serial, parallel);
     assert!(matches!(serial, PatchError::ChunkDigestMismatch { .. }));
-    let e = apply_parallel(&new, &p, &mut Vec::new(), &Limits::default(), 2).unwrap_err();
+    let e = apply_parallel(new.as_slice(), &p, &mut Vec::new(), &Limits::default(), 2).unwrap_err();
     assert_eq!(e, PatchError::OldImageMismatch);
 }

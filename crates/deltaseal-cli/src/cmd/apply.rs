@@ -2,17 +2,18 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use deltaseal_verify::patch::{self, Limits};
+use anyhow::{Context, Result, bail};
+use deltaseal_diff::bsdiff40::{self, ImportLimits};
+use deltaseal_verify::patch::{self, Limits, PatchHeader};
 
-use crate::fsutil::{self, AtomicFile};
+use crate::fsutil::{AtomicFile, FileImage};
 
 /// Arguments of `deltaseal apply`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The image the patch was made from.
+    /// The image the patch was made from (read in place, never loaded whole).
     old: PathBuf,
-    /// The patch.
+    /// The patch: a deltaseal patch, or a BSDIFF40 (bsdiff 4.3) patch.
     patch: PathBuf,
     /// Where to write the new image (only if every digest matches).
     #[arg(short, long, value_name = "NEW")]
@@ -23,22 +24,48 @@ pub struct Args {
     /// Chunks applied in parallel (0 = one per core); memory grows with it.
     #[arg(short = 'j', long, default_value_t = 0)]
     jobs: usize,
+    /// The SHA-256 (hex) the new image must have; NEW is written only if it
+    /// matches. BSDIFF40 patches carry no digests: without this their result
+    /// is unchecked.
+    #[arg(long, value_name = "HEX", value_parser = parse_sha256)]
+    expect_sha256: Option<[u8; 32]>,
+}
+
+fn parse_sha256(s: &str) -> Result<[u8; 32], String> {
+    let mut d = [0u8; 32];
+    hex::decode_to_slice(s, &mut d).map_err(|_| "expected 64 hex digits".to_string())?;
+    Ok(d)
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let old = fsutil::read(&args.old)?;
-    let patch_bytes = fsutil::read(&args.patch)?;
+    let old = FileImage::open(&args.old)?;
+    let patch_bytes = crate::fsutil::read(&args.patch)?;
+    if bsdiff40::is_bsdiff40(&patch_bytes) {
+        return run_bsdiff40(args, old, &patch_bytes);
+    }
+    let cannot = || format!("cannot apply {}", args.patch.display());
+    if let Some(expected) = args.expect_sha256 {
+        let header = PatchHeader::decode(&patch_bytes, &Limits::default()).with_context(cannot)?;
+        if header.new_digest != expected {
+            bail!(
+                "{}: the patch makes an image with SHA-256 {}, not the expected one",
+                cannot(),
+                hex::encode(header.new_digest)
+            );
+        }
+    }
     let mut out = AtomicFile::create(&args.output)?;
     let jobs = match args.jobs {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let summary = patch::apply_parallel(&old, &patch_bytes, &mut out, &Limits::default(), jobs)
-        .with_context(|| format!("cannot apply {}", args.patch.display()))?;
+    let summary = patch::apply_parallel(old, &patch_bytes, &mut out, &Limits::default(), jobs)
+        .with_context(cannot)?;
     out.commit()?;
     if args.json {
         let report = serde_json::json!({
             "output": args.output,
+            "format": "deltaseal",
             "new_size": summary.new_size,
             "chunks": summary.chunks,
         });
@@ -46,6 +73,55 @@ pub fn run(args: &Args) -> Result<()> {
     } else {
         println!(
             "{}: {} bytes, digest verified",
+            args.output.display(),
+            summary.new_size
+        );
+    }
+    Ok(())
+}
+
+/// BSDIFF40 import: applied in bounded memory; checked only against
+/// `--expect-sha256`, with a warning on stderr when that is missing.
+fn run_bsdiff40(args: &Args, mut old: FileImage, patch: &[u8]) -> Result<()> {
+    let mut out = AtomicFile::create(&args.output)?;
+    let summary = bsdiff40::apply(&mut old, patch, &mut out, &ImportLimits::default())
+        .with_context(|| format!("cannot apply BSDIFF40 patch {}", args.patch.display()))?;
+    let digest = hex::encode(summary.new_digest);
+    if args
+        .expect_sha256
+        .is_some_and(|expected| expected != summary.new_digest)
+    {
+        bail!(
+            "cannot apply BSDIFF40 patch {}: the result has SHA-256 {digest}, not the expected one",
+            args.patch.display()
+        );
+    }
+    out.commit()?;
+    let verified = args.expect_sha256.is_some();
+    if !verified {
+        eprintln!(
+            "warning: {} is a BSDIFF40 patch, which carries no digests: neither OLD nor {} was checked (pass --expect-sha256 to check it)",
+            args.patch.display(),
+            args.output.display()
+        );
+    }
+    if args.json {
+        let report = serde_json::json!({
+            "output": args.output,
+            "format": "bsdiff40",
+            "new_size": summary.new_size,
+            "sha256": digest,
+            "verified": verified,
+        });
+        println!("{report}");
+    } else {
+        let state = if verified {
+            "digest verified (--expect-sha256)"
+        } else {
+            "UNCHECKED"
+        };
+        println!(
+            "{}: {} bytes, SHA-256 {digest}, {state}",
             args.output.display(),
             summary.new_size
         );

@@ -70,16 +70,33 @@ pub struct Args {
     output: PathBuf,
     #[command(flatten)]
     engine: EngineArgs,
+    /// Patch format: `deltaseal` (chunked, digests, what devices apply) or
+    /// `bsdiff40` (bsdiff 4.3, bzip2; what `bspatch` applies; no digests).
+    #[arg(long, value_enum, default_value = "deltaseal")]
+    format: FormatArg,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
 }
 
+/// Patch file format written by `deltaseal diff`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// The deltaseal patch format (docs/format.md).
+    Deltaseal,
+    /// BSDIFF40, for Debian's and the BSDs' `bspatch` (ignores --level).
+    Bsdiff40,
+}
+
 pub fn run(args: &Args) -> Result<()> {
     let old = fsutil::read(&args.old)?;
     let new = fsutil::read(&args.new)?;
-    let patch = deltaseal_diff::diff(&old, &new, &args.engine.options())
-        .context("cannot compute the patch")?;
+    let options = args.engine.options();
+    let patch = match args.format {
+        FormatArg::Deltaseal => deltaseal_diff::diff(&old, &new, &options),
+        FormatArg::Bsdiff40 => deltaseal_diff::bsdiff40::export(&old, &new, &options),
+    }
+    .context("cannot compute the patch")?;
     fsutil::write_atomic(&args.output, &patch)?;
     let percent = percent_of(patch.len(), new.len());
     if args.json {
@@ -88,6 +105,7 @@ pub fn run(args: &Args) -> Result<()> {
             "old_size": old.len(),
             "new_size": new.len(),
             "patch_size": patch.len(),
+            "format": if args.format == FormatArg::Bsdiff40 { "bsdiff40" } else { "deltaseal" },
             "percent_of_new": percent,
         });
         println!("{report}");

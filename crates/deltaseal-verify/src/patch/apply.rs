@@ -143,21 +143,31 @@ pub fn apply<O: OldImage + ?Sized, S: ImageSink + ?Sized>(
     })
 }
 
-/// [`apply`] for an in-memory old image, applying up to `threads` chunks at
-/// once (each worker has its own [`ChunkApplier`]) and writing them to
-/// `sink` in order. Same checks and result as [`apply`]; output does not
-/// depend on `threads`. Peak memory is about `threads` times the declared
-/// `decoder_memory` (0 threads is treated as 1).
+/// [`apply`], applying up to `threads` chunks at once (each worker has its
+/// own [`ChunkApplier`] and its own clone of `old`) and writing them to
+/// `sink` in order. `old` is any cloneable [`OldImage`]: an in-memory
+/// `&[u8]`, or a handle doing positioned reads of a file, so the old image
+/// need not be in memory. Same checks and result as [`apply`]; output does
+/// not depend on `threads`. Peak memory is about `threads` times the
+/// declared `decoder_memory` (0 threads is treated as 1).
+///
+/// ```
+/// use deltaseal_verify::patch::{apply_parallel, Limits};
+/// # fn demo(old: &[u8], patch: &[u8]) -> Result<(), deltaseal_verify::patch::PatchError> {
+/// let mut new = Vec::new();
+/// apply_parallel(old, patch, &mut new, &Limits::default(), 2)?;
+/// # Ok(()) }
+/// ```
 #[cfg(feature = "std")]
-pub fn apply_parallel<S: ImageSink + ?Sized>(
-    old: &[u8],
+pub fn apply_parallel<O: OldImage + Clone + Send, S: ImageSink + ?Sized>(
+    old: O,
     patch: &[u8],
     sink: &mut S,
     limits: &Limits,
     threads: usize,
 ) -> Result<ApplySummary, PatchError> {
     let header = PatchHeader::decode(patch, limits)?;
-    check_old(&mut SliceImage(old), &header)?;
+    check_old(&mut old.clone(), &header)?;
     let count = u32::try_from(header.chunks.len()).map_err(|_| PatchError::TooManyChunks {
         count: u32::MAX,
         limit: limits.max_chunks,
@@ -176,7 +186,8 @@ pub fn apply_parallel<S: ImageSink + ?Sized>(
                 .iter_mut()
                 .zip(first..count)
                 .map(|(a, index)| {
-                    s.spawn(move || a.apply_chunk(header, patch, index, &mut SliceImage(old)))
+                    let mut old = old.clone();
+                    s.spawn(move || a.apply_chunk(header, patch, index, &mut old))
                 })
                 .collect();
             handles
