@@ -122,6 +122,26 @@ impl DiffOptions {
     }
 }
 
+/// Chunk size of the `mcu` profile ([`DiffOptions::mcu`]).
+pub const MCU_CHUNK_SIZE: u32 = 8 << 10;
+
+impl DiffOptions {
+    /// The `mcu` profile (`deltaseal diff|release --profile mcu`): patches
+    /// a microcontroller installs within 64 KiB of heap with
+    /// `deltaseal_verify::stream`. zstd at the default level in
+    /// [`MCU_CHUNK_SIZE`] chunks: each stream's frame is pledged at its own
+    /// length, so no zstd window exceeds the chunk size, and the decoder
+    /// holds one small chunk at a time. Costs some patch size (per-chunk
+    /// overhead, less compression context); see `benches/sizes.md`.
+    pub fn mcu() -> Self {
+        DiffOptions {
+            level: Level::Default,
+            chunk_size: MCU_CHUNK_SIZE,
+            ..DiffOptions::default()
+        }
+    }
+}
+
 /// Why a patch could not be built.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]

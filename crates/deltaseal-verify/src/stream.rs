@@ -102,6 +102,58 @@ use crate::update::UpdateError;
 /// already written.
 const READ_BACK_PIECE: usize = 4096;
 
+/// Allowance for the installer's own state besides its buffers: the
+/// decoded manifest, the boxed chunk state, and the small allocations of
+/// the envelope checks (signature list, trust-root key ids).
+pub const STREAM_FIXED_OVERHEAD: u64 = 4096;
+
+/// Bytes of old image hashed at a time by the precursor check.
+const OLD_CHECK_PIECE: u64 = 16 * 1024;
+
+/// Upper bound on the heap a [`StreamInstaller`] needs for a patch with
+/// this header (`None` on overflow):
+///
+/// ```text
+/// table + max(envelope prefix, raw index, 16 KiB old-check buffer,
+///             decoder_memory + largest stored chunk body) + STREAM_FIXED_OVERHEAD
+/// table = 72 × chunk_count, raw index = 112 + table
+/// ```
+///
+/// The decoded chunk table lives from the index on; the other terms are
+/// never held at the same time. `decoder_memory` is what the header
+/// declares (and [`Limits`] enforced), so the bound follows from
+/// authenticated, limited numbers only.
+///
+/// ```
+/// use deltaseal_verify::patch::{Limits, PatchHeader};
+/// use deltaseal_verify::stream::memory_bound;
+/// # fn demo(patch: &[u8]) -> Result<(), deltaseal_verify::patch::PatchError> {
+/// let header = PatchHeader::decode(patch, &Limits::mcu())?;
+/// let bytes = memory_bound(&header);
+/// assert!(bytes.is_some_and(|b| b >= header.decoder_memory));
+/// # Ok(()) }
+/// ```
+pub fn memory_bound(header: &PatchHeader) -> Option<u64> {
+    let entries = u64::try_from(header.chunks.len()).ok()?;
+    let table = entries.checked_mul(72)?;
+    let index = table.checked_add(HEADER_LEN as u64)?;
+    let body = header
+        .chunks
+        .iter()
+        .map(|c| c.stored_len)
+        .max()
+        .unwrap_or(0);
+    let working = header.decoder_memory.checked_add(body)?;
+    let transient = (MAX_ENVELOPE_PREFIX as u64)
+        .max(index)
+        .max(OLD_CHECK_PIECE)
+        .max(READ_BACK_PIECE as u64)
+        .max(working);
+    table
+        .checked_add(transient)?
+        .checked_add(STREAM_FIXED_OVERHEAD)
+}
+
 /// Reads back the new image written so far; used only by a resumed install
 /// ([`StreamInstaller::resume`]) to check the chunks already done.
 ///
