@@ -6,10 +6,13 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+mod bundler;
 mod cmd;
+mod evidence;
 mod fsutil;
+mod ui;
 
 /// Secure, small, verifiable over-the-air firmware updates.
 ///
@@ -19,6 +22,10 @@ mod fsutil;
 #[derive(Parser)]
 #[command(name = "deltaseal", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// No progress bars and no informational text; errors, and JSON output
+    /// when asked for, are still printed.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,10 +52,21 @@ enum Command {
     Sign(cmd::sign::Args),
     /// Add a signature made elsewhere (HSM, KMS, openssl) to a bundle or root.
     AttachSignature(cmd::attach_signature::Args),
+    /// Build every bundle of a release plan (TOML), or one shard of it, and
+    /// its index; --merge joins the shards' indexes.
+    ReleasePlan(cmd::release_plan::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell).
+    Completions(cmd::completions::Args),
+    /// Print the man page (roff): `deltaseal man > deltaseal.1`.
+    Man(cmd::completions::ManArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    ui::init(ui::Flags {
+        json: false,
+        quiet: cli.quiet,
+    });
     let result = match cli.command {
         Command::Keygen(args) => cmd::keygen::run(&args),
         Command::Diff(args) => cmd::diff::run(&args),
@@ -60,6 +78,9 @@ fn main() -> ExitCode {
         Command::Root(args) => cmd::root::run(&args),
         Command::Sign(args) => cmd::sign::run(&args),
         Command::AttachSignature(args) => cmd::attach_signature::run(&args),
+        Command::ReleasePlan(args) => cmd::release_plan::run(&args),
+        Command::Completions(args) => cmd::completions::run(&args, Cli::command()),
+        Command::Man(args) => cmd::completions::man(&args, Cli::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,6 +92,8 @@ fn main() -> ExitCode {
                 line.push_str(": ");
                 line.push_str(&cause.to_string());
             }
+            // Some causes (e.g. TOML parse errors) span lines: keep one.
+            let line = line.replace('\n', " ");
             eprintln!("error: {line}");
             ExitCode::FAILURE
         }

@@ -118,8 +118,16 @@ pub fn run(args: &Args) -> Result<()> {
         (Some(old_path), Some(out_path)) => {
             let old = fsutil::read(old_path)?;
             let mut out = AtomicFile::create(out_path)?;
-            apply_update(&approved, &mut old.as_slice(), &mut out, &Limits::default())
-                .context("update rejected")?;
+            let bar = crate::ui::bytes_bar(manifest.target.size, "applying");
+            let mut sink = crate::ui::ProgressSink::new(&mut out, bar);
+            let applied = apply_update(
+                &approved,
+                &mut old.as_slice(),
+                &mut sink,
+                &Limits::default(),
+            );
+            sink.finish();
+            applied.context("update rejected")?;
             out.commit()?;
             true
         }
