@@ -313,3 +313,32 @@ fn parallel_apply_matches_serial() {
     let e = apply_parallel(new.as_slice(), &p, &mut Vec::new(), &Limits::default(), 2).unwrap_err();
     assert_eq!(e, PatchError::OldImageMismatch);
 }
+
+/// `apply_parallel_from` (chunk bodies read from a patch source on demand,
+/// as `deltaseal apply` does from the file) matches `apply`; a source shorter
+/// than the index says is `Truncated`; a body longer than the declared
+/// memory allows is refused before it is read.
+#[test]
+fn parallel_apply_from_a_patch_source() {
+    use deltaseal_verify::patch::{PatchError, PatchHeader, apply_parallel_from};
+    let mut rng = Rng(13);
+    let old = structured(&mut rng, 150_000);
+    let new = edit(&mut rng, &old);
+    let p = diff(&old, &new, &opts(Level::Default, 2, 16 * 1024)).unwrap();
+    let full = PatchHeader::decode(&p, &Limits::default()).unwrap();
+    let index = &p[..full.encoded_len()];
+    let header = PatchHeader::decode_index(index, p.len() as u64, &Limits::default()).unwrap();
+    for threads in [1, 2, 5] {
+        let mut out = Vec::new();
+        apply_parallel_from(old.as_slice(), &header, p.as_slice(), &mut out, threads).unwrap();
+        assert_eq!(out, new);
+    }
+    let short = &p[..p.len() - 1];
+    let e = apply_parallel_from(old.as_slice(), &header, short, &mut Vec::new(), 2).unwrap_err();
+    assert_eq!(e, PatchError::Truncated);
+    let mut tight = header.clone();
+    tight.decoder_memory = 16;
+    let e =
+        apply_parallel_from(old.as_slice(), &tight, p.as_slice(), &mut Vec::new(), 2).unwrap_err();
+    assert_eq!(e, PatchError::ChunkMemoryOverDeclared { chunk: 0 });
+}

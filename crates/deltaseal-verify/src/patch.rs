@@ -33,7 +33,7 @@ mod header;
 mod tests;
 
 #[cfg(feature = "std")]
-pub use apply::apply_parallel;
+pub use apply::{apply_parallel, apply_parallel_from};
 pub(crate) use apply::check_old;
 pub use apply::{
     ApplySummary, ChunkApplier, ImageIoError, ImageSink, OldImage, SliceImage, apply, apply_to_vec,

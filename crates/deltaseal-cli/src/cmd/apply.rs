@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use deltaseal_diff::bsdiff40::{self, ImportLimits};
-use deltaseal_verify::patch::{self, Limits, PatchHeader};
+use deltaseal_verify::patch::{
+    self, CHUNK_ENTRY_LEN, HEADER_LEN, Limits, OldImage as _, PatchHeader,
+};
 
 use crate::fsutil::{AtomicFile, FileImage};
 
@@ -39,27 +41,34 @@ fn parse_sha256(s: &str) -> Result<[u8; 32], String> {
 
 pub fn run(args: &Args) -> Result<()> {
     let old = FileImage::open(&args.old)?;
-    let patch_bytes = crate::fsutil::read(&args.patch)?;
-    if bsdiff40::is_bsdiff40(&patch_bytes) {
+    let mut patch_file = FileImage::open(&args.patch)?;
+    let cannot = || format!("cannot apply {}", args.patch.display());
+    let index = read_index(&mut patch_file).with_context(cannot)?;
+    if bsdiff40::is_bsdiff40(&index) {
+        let patch_bytes = crate::fsutil::read(&args.patch)?;
         return run_bsdiff40(args, old, &patch_bytes);
     }
-    let cannot = || format!("cannot apply {}", args.patch.display());
-    if let Some(expected) = args.expect_sha256 {
-        let header = PatchHeader::decode(&patch_bytes, &Limits::default()).with_context(cannot)?;
-        if header.new_digest != expected {
-            bail!(
-                "{}: the patch makes an image with SHA-256 {}, not the expected one",
-                cannot(),
-                hex::encode(header.new_digest)
-            );
-        }
+    let header = PatchHeader::decode_index(&index, patch_file.len(), &Limits::default())
+        .with_context(cannot)?;
+    drop(index);
+    if args
+        .expect_sha256
+        .is_some_and(|expected| expected != header.new_digest)
+    {
+        bail!(
+            "{}: the patch makes an image with SHA-256 {}, not the expected one",
+            cannot(),
+            hex::encode(header.new_digest)
+        );
     }
     let mut out = AtomicFile::create(&args.output)?;
     let jobs = match args.jobs {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let summary = patch::apply_parallel(old, &patch_bytes, &mut out, &Limits::default(), jobs)
+    // Chunk bodies are read from the file as workers need them: memory
+    // stays at about `jobs` x the declared decoder memory, whatever the sizes.
+    let summary = patch::apply_parallel_from(old, &header, patch_file, &mut out, jobs)
         .with_context(cannot)?;
     out.commit()?;
     if args.json {
@@ -78,6 +87,29 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The patch's index (header + chunk table) for a deltaseal patch, or its
+/// first bytes for anything else (enough to see the BSDIFF40 magic). Never
+/// more than the file holds.
+fn read_index(patch: &mut FileImage) -> Result<Vec<u8>> {
+    let len = patch.len();
+    let fixed = len.min(HEADER_LEN as u64);
+    let mut index = vec![0u8; usize::try_from(fixed)?];
+    patch.read_at(0, &mut index)?;
+    // The chunk count is the u32 at offset 104 (docs/format.md, "Header").
+    if let (HEADER_LEN, Some(count)) = (index.len(), index.get(104..108)) {
+        let count = u64::from(u32::from_le_bytes(count.try_into()?));
+        let want = count
+            .checked_mul(CHUNK_ENTRY_LEN as u64)
+            .and_then(|t| t.checked_add(HEADER_LEN as u64))
+            .map_or(len, |w| w.min(len));
+        index.resize(usize::try_from(want)?, 0);
+        if let Some(table) = index.get_mut(HEADER_LEN..) {
+            patch.read_at(fixed, table)?;
+        }
+    }
+    Ok(index)
 }
 
 /// BSDIFF40 import: applied in bounded memory; checked only against

@@ -167,32 +167,75 @@ pub fn apply_parallel<O: OldImage + Clone + Send, S: ImageSink + ?Sized>(
     threads: usize,
 ) -> Result<ApplySummary, PatchError> {
     let header = PatchHeader::decode(patch, limits)?;
-    check_old(&mut old.clone(), &header)?;
+    apply_parallel_from(old, &header, patch, sink, threads)
+}
+
+/// [`apply_parallel`] for a patch that is not in memory: `patch` gives
+/// random reads of the whole patch (the same [`OldImage`] trait as old
+/// images: a `&[u8]`, or positioned reads of a file) and `header` is its
+/// header and chunk table, decoded with [`PatchHeader::decode_index`] from
+/// the patch's first [`PatchHeader::encoded_len`] bytes and its length.
+/// Each worker reads one chunk body at a time (at most the declared
+/// `decoder_memory` plus the 32-byte body header: a longer body is
+/// refused before it is read), so memory does not grow with the patch.
+///
+/// ```
+/// use deltaseal_verify::patch::{apply_parallel_from, Limits, PatchHeader};
+/// # fn demo(old: &[u8], patch: &[u8]) -> Result<(), deltaseal_verify::patch::PatchError> {
+/// let header = PatchHeader::decode(patch, &Limits::default())?;
+/// let mut new = Vec::new();
+/// apply_parallel_from(old, &header, patch, &mut new, 2)?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "std")]
+pub fn apply_parallel_from<
+    O: OldImage + Clone + Send,
+    P: OldImage + Clone + Send,
+    S: ImageSink + ?Sized,
+>(
+    old: O,
+    header: &PatchHeader,
+    patch: P,
+    sink: &mut S,
+    threads: usize,
+) -> Result<ApplySummary, PatchError> {
+    check_old(&mut old.clone(), header)?;
     let count = u32::try_from(header.chunks.len()).map_err(|_| PatchError::TooManyChunks {
         count: u32::MAX,
-        limit: limits.max_chunks,
+        limit: u32::MAX,
     })?;
     let threads = u32::try_from(threads.max(1))
         .unwrap_or(u32::MAX)
         .min(count.max(1));
-    let mut appliers: Vec<ChunkApplier> = (0..threads).map(|_| ChunkApplier::new()).collect();
+    let mut workers: Vec<(ChunkApplier, Vec<u8>)> = (0..threads)
+        .map(|_| (ChunkApplier::new(), Vec::new()))
+        .collect();
     let mut new_hash = Sha256::new();
     let mut written: u64 = 0;
     let mut first: u32 = 0;
+    // Body offsets, computed once in order (decode_index checked that the
+    // bodies fill the patch exactly, so this sum cannot overflow).
+    let mut body_off = header.encoded_len() as u64;
     while first < count {
-        let header = &header;
         let outs: Vec<Result<&[u8], PatchError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = appliers
+            let handles: Vec<_> = workers
                 .iter_mut()
                 .zip(first..count)
-                .map(|(a, index)| {
+                .zip(header.chunks.iter().skip(first as usize))
+                .map(|(((a, body), index), entry)| {
+                    let at = (body_off, entry.stored_len);
+                    body_off = body_off.saturating_add(entry.stored_len);
                     let mut old = old.clone();
-                    s.spawn(move || a.apply_chunk(header, patch, index, &mut old))
+                    let mut patch = patch.clone();
+                    s.spawn(move || {
+                        read_body(header, index, at, &mut patch, body)?;
+                        a.run_body(header, index, body.as_slice(), &mut old)
+                    })
                 })
                 .collect();
             handles
                 .into_iter()
-                // apply_chunk does not panic; a failed join is reported as OOM.
+                // run_body does not panic; a failed join is reported as OOM.
                 .map(|h| h.join().unwrap_or(Err(PatchError::OutOfMemory)))
                 .collect()
         });
@@ -214,6 +257,34 @@ pub fn apply_parallel<O: OldImage + Clone + Send, S: ImageSink + ?Sized>(
         new_size: written,
         chunks: count,
         decoder_memory: header.decoder_memory,
+    })
+}
+
+/// Read chunk `index`'s stored body (`len` bytes at `offset`) from `patch`
+/// into `buf`, refusing a body longer than any well-formed chunk within the
+/// declared memory can be.
+#[cfg(feature = "std")]
+fn read_body<P: OldImage + ?Sized>(
+    header: &PatchHeader,
+    index: u32,
+    (offset, len): (u64, u64),
+    patch: &mut P,
+    buf: &mut Vec<u8>,
+) -> Result<(), PatchError> {
+    // Each stored stream is at most its decoded length, which chunk_memory counts.
+    let most = header
+        .decoder_memory
+        .saturating_add(CHUNK_BODY_HEADER_LEN as u64);
+    if len > most {
+        return Err(PatchError::ChunkMemoryOverDeclared { chunk: index });
+    }
+    resize(
+        buf,
+        usize::try_from(len).map_err(|_| PatchError::OutOfMemory)?,
+    )?;
+    patch.read_at(offset, buf).map_err(|e| match e {
+        ImageIoError::OutOfBounds => PatchError::Truncated,
+        other => PatchError::Io(other),
     })
 }
 
