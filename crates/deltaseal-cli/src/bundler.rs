@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use deltaseal_diff::DiffOptions;
-use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, build_bundle_with};
+use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, ManifestOptions, build_bundle_opts};
 use deltaseal_sign::keys::SigningKey;
 use deltaseal_sign::{ReleaseInput, ids};
 use deltaseal_verify::bundle::ImageRef;
@@ -25,6 +25,8 @@ pub struct Spec<'a> {
     pub class: &'a str,
     /// Optional single-device restriction.
     pub device: Option<&'a str>,
+    /// Devices may defer the install to their maintenance window.
+    pub deferrable: bool,
     /// Keys that sign the bundle.
     pub signers: &'a [SigningKey],
     /// Diff engine options.
@@ -67,10 +69,14 @@ pub fn build(spec: &Spec<'_>) -> Result<Built> {
         patch_index_digest: index_digest,
     };
     let device_id = spec.device.map(|d| ids::device_id(&class_id, d));
-    let bundle = build_bundle_with(
+    let mut manifest_options = ManifestOptions::default().deferrable(spec.deferrable);
+    if let Some(id) = device_id {
+        manifest_options = manifest_options.device(id);
+    }
+    let bundle = build_bundle_opts(
         &input,
         DEFAULT_COMPONENT_ID,
-        device_id.as_ref(),
+        &manifest_options,
         spec.signers,
     )
     .context("cannot build the bundle")?;

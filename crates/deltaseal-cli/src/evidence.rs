@@ -49,6 +49,7 @@ pub fn record(spec: &Spec<'_>, built: &Built, sources: &Sources<'_>) -> Result<V
         "class_id": hex::encode(built.class_id),
         "device": spec.device,
         "device_id": built.device_id.map(hex::encode),
+        "deferrable": spec.deferrable,
         "signers": built.kids,
         "key_files": sources.keys,
         "engine": engine_json(spec.options),

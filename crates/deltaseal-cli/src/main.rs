@@ -14,13 +14,27 @@ mod evidence;
 mod fsutil;
 mod ui;
 
+/// Shown under every `--help` and in the man page.
+const EXIT_STATUS: &str = "\
+Exit status: 0 success; 1 a rejected or malformed input, or an I/O failure
+(one `error:` line on stderr, no output file left behind); 2 a usage error.
+Global options: --json prints one JSON document on stdout; --quiet prints
+no progress bars and no informational text.";
+
 /// Secure, small, verifiable over-the-air firmware updates.
 ///
 /// Exit status: 0 success; 1 a rejected or malformed input, or an I/O
 /// failure; 2 a usage error. On failure one line starting with `error:` is
 /// printed on stderr and no output file is left behind.
 #[derive(Parser)]
-#[command(name = "deltaseal", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "deltaseal",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = EXIT_STATUS
+)]
 struct Cli {
     /// No progress bars and no informational text; errors, and JSON output
     /// when asked for, are still printed.

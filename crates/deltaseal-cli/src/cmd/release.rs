@@ -2,23 +2,25 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, ManifestOptions, build_bundle_opts};
-use deltaseal_sign::{ReleaseInput, ids};
-use deltaseal_verify::bundle::ImageRef;
-use deltaseal_verify::digest::sha256;
-use deltaseal_verify::patch::{self, Limits};
+use anyhow::Result;
 
+use crate::bundler::{self, Spec};
 use crate::cmd::diff::{EngineArgs, percent_of};
 use crate::cmd::sign::read_signing_key;
-use crate::fsutil;
+use crate::ui::{self, say};
+use crate::{evidence, fsutil};
 
 /// Arguments of `deltaseal release`.
 #[derive(clap::Args)]
 pub struct Args {
     /// The image devices run now (the precursor).
-    #[arg(long, value_name = "OLD")]
-    old: PathBuf,
+    #[arg(long, value_name = "OLD", required_unless_present = "full")]
+    old: Option<PathBuf>,
+    /// A full-image bundle instead of a delta: for devices whose image is
+    /// not known (its patch is made against the empty image; apply it with
+    /// an empty old image).
+    #[arg(long, conflicts_with = "old")]
+    full: bool,
     /// The image to install.
     #[arg(long, value_name = "NEW")]
     new: PathBuf,
@@ -47,6 +49,10 @@ pub struct Args {
     output: PathBuf,
     #[command(flatten)]
     engine: EngineArgs,
+    /// Also write a release evidence record (JSON: input digests, tool
+    /// version, signer key ids, sizes, time) to this file.
+    #[arg(long, value_name = "FILE")]
+    evidence: Option<PathBuf>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -58,71 +64,66 @@ pub fn run(args: &Args) -> Result<()> {
         .iter()
         .map(|path| read_signing_key(path))
         .collect::<Result<Vec<_>>>()?;
-    let old = fsutil::read(&args.old)?;
-    let new = fsutil::read(&args.new)?;
-    let patch_bytes = deltaseal_diff::diff(&old, &new, &args.engine.options())
-        .context("cannot compute the patch")?;
-    let index_digest = patch::index_digest(&patch_bytes, &Limits::default())
-        .context("the patch just made does not decode")?;
-    let vendor_id = ids::vendor_id(&args.vendor);
-    let class_id = ids::class_id(&vendor_id, &args.class);
-    let input = ReleaseInput {
-        sequence: args.sequence,
-        vendor_id,
-        class_id,
-        precursor: ImageRef {
-            size: len_u64(&old),
-            digest: sha256(&old),
-        },
-        target: ImageRef {
-            size: len_u64(&new),
-            digest: sha256(&new),
-        },
-        patch: &patch_bytes,
-        patch_index_digest: index_digest,
+    let old = match &args.old {
+        Some(path) => fsutil::read(path)?,
+        None => Vec::new(),
     };
-    let device_id = args.device.as_deref().map(|d| ids::device_id(&class_id, d));
-    let mut options = ManifestOptions::default().deferrable(args.deferrable);
-    if let Some(id) = device_id {
-        options = options.device(id);
+    let new = fsutil::read(&args.new)?;
+    let options = args.engine.options();
+    let spec = Spec {
+        old: &old,
+        new: &new,
+        sequence: args.sequence,
+        vendor: &args.vendor,
+        class: &args.class,
+        device: args.device.as_deref(),
+        deferrable: args.deferrable,
+        signers: &signers,
+        options: &options,
+    };
+    let spinner = ui::spinner("computing the patch and signing");
+    let built = bundler::build(&spec);
+    spinner.finish_and_clear();
+    let built = built?;
+    fsutil::write_atomic(&args.output, &built.bundle)?;
+    if let Some(path) = &args.evidence {
+        let old_name = args.old.as_ref().map(|p| p.display().to_string());
+        let sources = evidence::Sources {
+            old: old_name.as_deref(),
+            new: &args.new.display().to_string(),
+            bundle: &args.output.display().to_string(),
+            keys: args.keys.iter().map(|p| p.display().to_string()).collect(),
+        };
+        evidence::write(path, &evidence::record(&spec, &built, &sources)?)?;
     }
-    let bundle = build_bundle_opts(&input, DEFAULT_COMPONENT_ID, &options, &signers)
-        .context("cannot build the bundle")?;
-    fsutil::write_atomic(&args.output, &bundle)?;
 
-    let kids: Vec<String> = signers
-        .iter()
-        .map(|key| hex::encode(deltaseal_verify::bundle::kid(&key.verifying_key())))
-        .collect();
-    if args.json {
+    let bundle = &built.bundle;
+    if args.json || ui::json() {
         let report = serde_json::json!({
             "bundle": args.output,
+            "kind": if args.full { "full" } else { "delta" },
             "bundle_size": bundle.len(),
-            "patch_size": patch_bytes.len(),
+            "patch_size": built.patch_size,
             "new_size": new.len(),
             "percent_of_new": percent_of(bundle.len(), new.len()),
             "sequence": args.sequence,
             "deferrable": args.deferrable,
-            "vendor_id": hex::encode(vendor_id),
-            "class_id": hex::encode(class_id),
-            "signers": kids,
+            "vendor_id": hex::encode(built.vendor_id),
+            "class_id": hex::encode(built.class_id),
+            "signers": built.kids,
+            "evidence": args.evidence,
         });
         println!("{report}");
     } else {
-        println!(
+        say!(
             "{}: {} bytes ({:.2}% of the {} byte new image), sequence {}, signed by {}",
             args.output.display(),
             bundle.len(),
             percent_of(bundle.len(), new.len()),
             new.len(),
             args.sequence,
-            kids.join(", ")
+            built.kids.join(", ")
         );
     }
     Ok(())
-}
-
-fn len_u64(bytes: &[u8]) -> u64 {
-    // usize is at most 64 bits on every supported platform.
-    bytes.len() as u64
 }

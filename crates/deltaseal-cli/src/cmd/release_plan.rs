@@ -28,7 +28,8 @@ use plan::{Job, Plan, Shard};
 pub struct Args {
     /// The plan (TOML): one `[[product]]` table per product / hardware class
     /// with name, vendor, class, key (or keys), sequence, new, and old (a
-    /// list of paths) or old_dir; optional device, level, chunk_size.
+    /// list of paths) or old_dir; optional device, deferrable, level
+    /// (fast|default|max), chunk_size.
     /// Relative paths are relative to the plan file.
     #[arg(value_name = "PLAN.toml")]
     plan: PathBuf,
@@ -280,6 +281,7 @@ fn build_job(
         vendor: &product.vendor,
         class: &product.class,
         device: product.device.as_deref(),
+        deferrable: product.deferrable,
         signers,
         options: &options,
     };
@@ -296,6 +298,7 @@ fn build_job(
         "vendor": product.vendor,
         "class": product.class,
         "device": product.device,
+        "deferrable": product.deferrable,
         "sequence": product.sequence,
         "old_sha256": old_source.map(|_| hex::encode(old_ref.digest)),
         "new_sha256": hex::encode(new_ref.digest),

@@ -162,7 +162,7 @@ pub fn run(args: &Args) -> Result<()> {
         });
         println!("{report}");
     } else {
-        println!(
+        crate::ui::say!(
             "verified: sequence {}, signed by {} (threshold {threshold}), {} byte patch to a {} byte image (sha256 {})",
             manifest.sequence,
             signers.join(", "),
@@ -171,7 +171,7 @@ pub fn run(args: &Args) -> Result<()> {
             hex::encode(manifest.target.digest)
         );
         if let Some(out_path) = &args.output {
-            println!("wrote {}: final digest matches", out_path.display());
+            crate::ui::say!("wrote {}: final digest matches", out_path.display());
         }
     }
     Ok(())

@@ -28,6 +28,7 @@ struct ProductFile {
     old: Option<Vec<String>>,
     old_dir: Option<String>,
     device: Option<String>,
+    deferrable: Option<bool>,
     level: Option<String>,
     chunk_size: Option<u32>,
 }
@@ -43,6 +44,8 @@ pub struct Product {
     pub class: String,
     /// Optional device restriction.
     pub device: Option<String>,
+    /// Devices may defer the install to their maintenance window.
+    pub deferrable: bool,
     /// Signing keys, as written and as resolved.
     pub keys: Vec<(String, PathBuf)>,
     /// Sequence number of the new image.
@@ -253,6 +256,7 @@ fn resolve(p: ProductFile, base: &Path) -> Result<Product> {
         vendor: p.vendor,
         class: p.class,
         device: p.device,
+        deferrable: p.deferrable.unwrap_or(false),
         keys,
         sequence: p.sequence,
         new: (p.new, new_path),
