@@ -2,6 +2,7 @@
 # Seeds the cargo-fuzz corpora from testvectors/ (idempotent; files are
 # named by content hash like libFuzzer's own, so reruns add nothing):
 #   bundle_decode        <- every bundle vector
+#   cose_sign1           <- every COSE_Sign1 block inside the bundle vectors
 #   root_decode          <- every trust-root document vector
 #   patch_header         <- every patch vector
 #   patch_apply          <- chunk bodies of the patch vectors, in the target's input framing
@@ -10,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 vectors=testvectors
 corpus=fuzz/corpus
-mkdir -p "$corpus"/{bundle_decode,root_decode,patch_header,patch_apply,diff_apply_roundtrip}
+mkdir -p "$corpus"/{bundle_decode,cose_sign1,root_decode,patch_header,patch_apply,diff_apply_roundtrip}
 seed() { # seed TARGET FILE
     local h
     h=$(sha1sum "$2" | cut -c1-40)
@@ -41,6 +42,39 @@ for f in sorted((vectors / "patch").glob("*.dsp")):
     data = bytes([codec & 1]) + struct.pack("<H", out_len - 1) + bytes([len(old)]) + old + body
     (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
 PY
+# cose_sign1 input: the COSE_Sign1 blocks of the bundles' authentication
+# wrappers, 107({2: << [<<digest>>, *<<sign1>>] >>, ...}) (see docs/format.md)
+python3 - "$vectors" "$corpus/cose_sign1" <<'PY'
+import hashlib, pathlib, sys
+vectors, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+def head(b, i):  # (major, argument, offset after the head) of the item at i
+    ib = b[i]; major, info = ib >> 5, ib & 31
+    if info < 24:
+        return major, info, i + 1
+    n = {24: 1, 25: 2, 26: 4, 27: 8}[info]
+    return major, int.from_bytes(b[i + 1:i + 1 + n], "big"), i + 1 + n
+def bstr(b, i):
+    major, n, i = head(b, i)
+    if major != 2:
+        raise ValueError("not a bstr")
+    return b[i:i + n], i + n
+for f in sorted((vectors / "bundle").glob("*.bundle")):
+    b = f.read_bytes()
+    try:
+        major, tag, i = head(b, 0)
+        major, entries, i = head(b, i)
+        major, key, i = head(b, i)
+        if (tag, key) != (107, 2):
+            continue
+        auth, _ = bstr(b, i)
+        major, n, j = head(auth, 0)
+        for _ in range(n):
+            item, j = bstr(auth, j)
+            if item[:1] == b"\xd2":  # tag 18
+                (out / hashlib.sha1(item).hexdigest()).write_bytes(item)
+    except (IndexError, KeyError, ValueError):
+        continue  # malformed vectors are there on purpose
+PY
 # diff_apply_roundtrip input: [old len: u16 LE][old][new]
 python3 - "$vectors" "$corpus/diff_apply_roundtrip" <<'PY'
 import hashlib, pathlib, struct, sys
@@ -50,6 +84,6 @@ for o, n in [(old, new), (old[:512], new[:600]), (b"", old[:256])]:
     data = struct.pack("<H", len(o)) + o + n
     (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
 PY
-for t in bundle_decode root_decode patch_header patch_apply diff_apply_roundtrip; do
+for t in bundle_decode cose_sign1 root_decode patch_header patch_apply diff_apply_roundtrip; do
     echo "fuzz/corpus/$t: $(find "$corpus/$t" -type f | wc -l) inputs"
 done
