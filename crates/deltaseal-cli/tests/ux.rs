@@ -162,3 +162,44 @@ fn quiet_prints_nothing_on_success_and_still_one_error_line() {
     assert!(out.stdout.is_empty() && out.stderr.is_empty());
     work.rejected(&["-q", "verify", "u.bundle", "--trust", "missing.pub.pem"]);
 }
+
+#[test]
+fn inspect_says_which_signatures_verify_and_summarises_chunks() {
+    let work = setup();
+    work.ok(&["keygen", "-o", "other.pem"]);
+    let mut args = RELEASE.to_vec();
+    args.extend(["--old", "old.bin", "--key", "other.pem", "-o", "u.bundle"]);
+    args.extend(["--chunk-size", "16384"]);
+    work.ok(&args);
+    let inspect = |trust: &str| -> Value {
+        let out = work.ok(&["inspect", "u.bundle", "--trust", trust, "--json"]);
+        serde_json::from_str(&out).unwrap()
+    };
+    let report = inspect("k.pub.pem");
+    let verifies: Vec<&Value> = report["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["verifies"])
+        .collect();
+    assert_eq!(verifies, [&Value::Bool(true), &Value::Bool(false)]);
+    let report = inspect("other.pub.pem");
+    assert_eq!(report["signatures"][0]["verifies"], false);
+    assert_eq!(report["signatures"][1]["verifies"], true);
+    assert_eq!(report["kind"], "delta");
+    assert_eq!(report["sequence"], 4);
+    let savings = report["savings_percent"].as_f64().unwrap();
+    assert!(savings > 50.0 && savings < 100.0, "{savings}");
+    let chunks = report["payload"]["per_chunk"].as_array().unwrap();
+    assert_eq!(chunks.len(), (64 * 1024 + 500usize).div_ceil(16384));
+    let total: u64 = chunks
+        .iter()
+        .map(|c| c["new_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 64 * 1024 + 500);
+    // Without --trust nothing is claimed.
+    let plain: Value = serde_json::from_str(&work.ok(&["inspect", "u.bundle", "--json"])).unwrap();
+    assert_eq!(plain["signatures"][0]["verifies"], Value::Null);
+    let text = work.ok(&["inspect", "u.bundle", "--trust", "k.pub.pem"]);
+    assert!(text.contains("verifies true"), "{text}");
+}

@@ -18,16 +18,26 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// For a bundle: say which signatures verify against this trust root
+    /// or these public keys (SPKI PEM; repeatable).
+    #[arg(long = "trust", value_name = "ROOT|PUB.pem")]
+    trust: Vec<PathBuf>,
 }
 
 pub fn run(args: &Args) -> Result<()> {
     let bytes = fsutil::read(&args.file)?;
+    let trust = if args.trust.is_empty() {
+        None
+    } else {
+        let now = crate::cmd::root::now_or(None)?;
+        Some(crate::cmd::verify::load_trust(&args.trust, now)?)
+    };
     let report = if bytes.starts_with(&patch::MAGIC) {
         describe_patch(&bytes)?
     } else if bytes.starts_with(b"-----BEGIN") {
         describe_key(&args.file, &bytes)?
     } else if bytes.first() == Some(&0xd8) && bytes.get(1) == Some(&107) {
-        describe_bundle(&bytes)?
+        describe_bundle(&bytes, trust.as_ref())?
     } else if bytes.first() == Some(&0x82) {
         describe_root(&bytes)?
     } else {
@@ -36,7 +46,7 @@ pub fn run(args: &Args) -> Result<()> {
             args.file.display()
         );
     };
-    if args.json {
+    if args.json || crate::ui::json() {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_text(&report, 0);
@@ -85,6 +95,22 @@ fn describe_patch(bytes: &[u8]) -> Result<Value> {
     let header =
         PatchHeader::decode(bytes, &Limits::default()).context("not a valid deltaseal patch")?;
     let index = patch::index_digest(bytes, &Limits::default())?;
+    let mut left = header.new_size;
+    let per_chunk: Vec<Value> = header
+        .chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let out = left.min(u64::from(header.chunk_size));
+            left = left.saturating_sub(out);
+            json!({
+                "chunk": i,
+                "new_bytes": out,
+                "stored_bytes": c.stored_len,
+                "percent": percent(c.stored_len, out),
+            })
+        })
+        .collect();
     Ok(json!({
         "type": "deltaseal patch",
         "format_version": patch::FORMAT_VERSION,
@@ -96,12 +122,45 @@ fn describe_patch(bytes: &[u8]) -> Result<Value> {
         "chunks": header.chunks.len(),
         "decoder_memory": header.decoder_memory,
         "index_sha256": hex::encode(index),
+        "percent_of_new": percent(bytes.len() as u64, header.new_size),
         "chunk_stored_sizes": header.chunks.iter().map(|c| c.stored_len).collect::<Vec<_>>(),
+        "per_chunk": per_chunk,
     }))
 }
 
-fn describe_bundle(bytes: &[u8]) -> Result<Value> {
+/// `part` as a percentage of `whole`, two decimals (0 for an empty whole).
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    (part as f64 * 10_000.0 / whole as f64).round() / 100.0
+}
+
+fn describe_bundle(bytes: &[u8], trust: Option<&crate::cmd::verify::Trust>) -> Result<Value> {
     let bundle = Bundle::decode(bytes).context("not a valid deltaseal bundle")?;
+    // Which signatures verify: authenticate a second decoded copy with
+    // every trusted key (threshold 1) and read back the keys that counted.
+    let verified: Option<Vec<[u8; 16]>> = trust.map(|trust| {
+        Bundle::decode(bytes)
+            .ok()
+            .and_then(|b| b.authenticate(trust.keys()).ok())
+            .map(|a| a.verified_kids().to_vec())
+            .unwrap_or_default()
+    });
+    let signatures: Vec<Value> = bundle
+        .signer_kids()
+        .map(|kid| {
+            let verifies = match (&verified, kid) {
+                (None, _) => Value::Null,
+                (Some(ok), Some(k)) => Value::Bool(ok.contains(&k)),
+                (Some(_), None) => Value::Bool(false),
+            };
+            json!({
+                "kid": kid.map(hex::encode),
+                "verifies": verifies,
+            })
+        })
+        .collect();
     let m = bundle.manifest();
     let signers: Vec<Value> = bundle
         .signer_kids()
@@ -128,7 +187,10 @@ fn describe_bundle(bytes: &[u8]) -> Result<Value> {
             "sha256": hex::encode(m.patch.digest),
             "index_sha256": hex::encode(m.patch.index_digest),
         },
+        "kind": if m.precursor.size == 0 { "full image" } else { "delta" },
+        "savings_percent": (100.0 - percent(bytes.len() as u64, m.target.size)),
         "signer_kids": signers,
+        "signatures": signatures,
         "payload": payload,
     }))
 }
@@ -150,6 +212,22 @@ fn print_text(value: &Value, indent: usize) {
             Value::Object(_) => {
                 println!("{pad}{key}:");
                 print_text(val, indent + 2);
+            }
+            Value::Array(items) if items.iter().any(Value::is_object) => {
+                println!("{pad}{key}: {} in all", items.len());
+                for item in items.iter().take(16) {
+                    let Value::Object(fields) = item else {
+                        continue;
+                    };
+                    let parts: Vec<String> = fields
+                        .iter()
+                        .map(|(k, v)| format!("{k} {}", scalar_text(v)))
+                        .collect();
+                    println!("{pad}  - {}", parts.join(", "));
+                }
+                if items.len() > 16 {
+                    println!("{pad}  …");
+                }
             }
             Value::Array(items) if items.len() > 8 => {
                 let head: Vec<String> = items.iter().take(8).map(scalar_text).collect();

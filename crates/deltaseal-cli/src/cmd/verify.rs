@@ -51,12 +51,26 @@ pub struct Args {
 }
 
 /// What `--trust` named: a verified root, or plain public keys.
-enum Trust {
+pub enum Trust {
+    /// A trust root whose own signatures verified.
     Root(TrustRoot),
+    /// Trusted public keys; any one suffices.
     Keys(Vec<VerifyingKey>),
 }
 
-fn load_trust(paths: &[PathBuf], now: u64) -> Result<Trust> {
+impl Trust {
+    /// Every trusted key.
+    pub fn keys(&self) -> &[VerifyingKey] {
+        match self {
+            Trust::Root(root) => root.keys(),
+            Trust::Keys(keys) => keys,
+        }
+    }
+}
+
+/// Reads `--trust`: one trust root (checked against its own threshold and
+/// expiry at `now`), or one or more SPKI public keys.
+pub fn load_trust(paths: &[PathBuf], now: u64) -> Result<Trust> {
     let first = fsutil::read(&paths[0])?;
     if first.starts_with(b"-----BEGIN") {
         let keys = paths
