@@ -337,3 +337,62 @@ fn pycose_verifies_a_bundle_made_by_release() {
     );
     assert!(!pycose("other.pub.pem").status.success());
 }
+
+#[test]
+fn profile_mcu_writes_small_chunks_a_device_budget_accepts() {
+    use deltaseal_verify::patch::{Limits, PatchHeader};
+    let f = Fixture::new();
+    f.ok(&["keygen", "-o", "k.pem"]);
+    for (cmd, out) in [("diff", "mcu.patch"), ("release", "mcu.bundle")] {
+        let args: Vec<&str> = if cmd == "diff" {
+            vec!["diff", "old.bin", "new.bin", "--profile", "mcu", "-o", out]
+        } else {
+            vec![
+                "release",
+                "--old",
+                "old.bin",
+                "--new",
+                "new.bin",
+                "--key",
+                "k.pem",
+                "--sequence",
+                "3",
+                "--vendor",
+                "example.com",
+                "--class",
+                "pump-v2",
+                "--profile",
+                "mcu",
+                "-o",
+                out,
+            ]
+        };
+        f.ok(&args);
+    }
+    let patch = std::fs::read(f.path("mcu.patch")).unwrap();
+    let header = PatchHeader::decode(&patch, &Limits::mcu()).unwrap();
+    assert_eq!(header.chunk_size, deltaseal_diff::MCU_CHUNK_SIZE);
+    let bundle = std::fs::read(f.path("mcu.bundle")).unwrap();
+    assert!(
+        find(&bundle, &patch).is_some(),
+        "release --profile mcu carries the same patch"
+    );
+    f.ok(&f.verify_args("mcu.bundle", &["--installed-sequence", "2"]));
+    assert_eq!(
+        std::fs::read(f.path("out.bin")).unwrap(),
+        std::fs::read(f.path("new.bin")).unwrap()
+    );
+    // The profile fixes the level: combining them is a usage error.
+    let out = f.run(&[
+        "diff",
+        "old.bin",
+        "new.bin",
+        "--profile",
+        "mcu",
+        "--level",
+        "max",
+        "-o",
+        "x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -29,6 +29,16 @@ impl From<LevelArg> for Level {
     }
 }
 
+/// Who will apply the patch.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileArg {
+    /// Hosts and Linux-class devices: the level's chunk size (1 MiB).
+    Default,
+    /// Microcontrollers: zstd in 8 KiB chunks, so a streaming install
+    /// (`deltaseal_verify::stream`) needs under 64 KiB of heap.
+    Mcu,
+}
+
 /// Options shared by every command that computes a patch.
 #[derive(clap::Args)]
 pub struct EngineArgs {
@@ -41,12 +51,19 @@ pub struct EngineArgs {
     /// Bytes of new image per independently applicable chunk (bounds device memory).
     #[arg(long, value_name = "BYTES")]
     chunk_size: Option<u32>,
+    /// Target device class; `mcu` fixes the codec, level and chunk size
+    /// (so it does not combine with --level).
+    #[arg(long, value_enum, conflicts_with = "level")]
+    profile: Option<ProfileArg>,
 }
 
 impl EngineArgs {
     /// The engine options these flags select.
     pub fn options(&self) -> DiffOptions {
-        let mut options = DiffOptions::for_level(self.level.into());
+        let mut options = match self.profile {
+            Some(ProfileArg::Mcu) => DiffOptions::mcu(),
+            Some(ProfileArg::Default) | None => DiffOptions::for_level(self.level.into()),
+        };
         options.threads = match self.jobs {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
