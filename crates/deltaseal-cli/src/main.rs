@@ -63,6 +63,19 @@ enum Command {
     /// Manage trust roots: init, sign, rotate, verify.
     Root(cmd::root::Args),
     /// Add a signature to a bundle, or write the bytes for an external signer.
+    /// Manage a device directory of the reference A/B agent: `device init`.
+    Device(cmd::device::Args),
+    /// Verify a bundle and write it into the device's inactive slot (resumes
+    /// an interrupted install); the slot is then pending.
+    Install(cmd::install::Args),
+    /// Simulate a reboot: try a pending slot once; roll back an unconfirmed trial.
+    Boot(cmd::boot::Args),
+    /// Keep the image on trial and raise the installed sequence.
+    Confirm(cmd::boot::Args),
+    /// Show a device's state, active slot and installed sequence.
+    Status(cmd::status::Args),
+    /// Summarise the install reports of device directories (table or --csv).
+    Report(cmd::report::Args),
     Sign(cmd::sign::Args),
     /// Add a signature made elsewhere (HSM, KMS, openssl) to a bundle or root.
     AttachSignature(cmd::attach_signature::Args),
@@ -93,6 +106,12 @@ fn main() -> ExitCode {
         Command::Sign(args) => cmd::sign::run(&args),
         Command::AttachSignature(args) => cmd::attach_signature::run(&args),
         Command::ReleasePlan(args) => cmd::release_plan::run(&args),
+        Command::Device(args) => cmd::device::run(&args),
+        Command::Install(args) => cmd::install::run(&args),
+        Command::Boot(args) => cmd::boot::run(&args),
+        Command::Confirm(args) => cmd::confirm::run(&args),
+        Command::Status(args) => cmd::status::run(&args),
+        Command::Report(args) => cmd::report::run(&args),
         Command::Completions(args) => cmd::completions::run(&args, Cli::command()),
         Command::Man(args) => cmd::completions::man(&args, Cli::command()),
     };

@@ -1,0 +1,47 @@
+//! `deltaseal boot --device DIR [--json]`: simulate a reboot.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use deltaseal_agent::BootOutcome;
+
+use crate::cmd::device;
+
+/// Arguments of `deltaseal boot` and `deltaseal confirm`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The device directory.
+    #[arg(long, value_name = "DIR")]
+    pub device: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let outcome = device::open(&args.device)
+        .boot()
+        .with_context(|| format!("boot of {} failed", args.device.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_value(&outcome)?);
+        return Ok(());
+    }
+    match outcome {
+        BootOutcome::Normal { slot } => println!("booted slot {}", slot.name()),
+        BootOutcome::Trial { slot, sequence } => println!(
+            "booted slot {} on trial (sequence {sequence}): `deltaseal confirm` before the \
+             next boot keeps it, otherwise the next boot rolls back",
+            slot.name()
+        ),
+        BootOutcome::RolledBack { slot, sequence } => println!(
+            "sequence {sequence} was not confirmed: rolled back, booted slot {}",
+            slot.name()
+        ),
+        BootOutcome::PendingDiscarded { slot } => println!(
+            "the pending image changed on disk and was dropped; booted slot {}",
+            slot.name()
+        ),
+        _ => println!("booted"),
+    }
+    Ok(())
+}

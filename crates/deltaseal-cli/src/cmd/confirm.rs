@@ -1,0 +1,30 @@
+//! `deltaseal confirm --device DIR [--json]`: keep the image on trial.
+
+use anyhow::{Context, Result};
+
+use crate::cmd::{boot, device};
+
+pub fn run(args: &boot::Args) -> Result<()> {
+    let update = device::open(&args.device)
+        .confirm()
+        .with_context(|| format!("confirm on {} failed", args.device.display()))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "confirmed": true,
+                "slot": update.slot,
+                "sequence": update.image.sequence,
+                "report": update.report,
+            })
+        );
+    } else {
+        println!(
+            "confirmed sequence {} in slot {}; slot {} is kept as the backup",
+            update.image.sequence,
+            update.slot.name(),
+            update.previous.name()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! `deltaseal report DIR... [--csv]`: install records of many devices.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use deltaseal_agent::report::{self, CSV_COLUMNS, Report};
+
+use crate::cmd::device;
+
+/// Arguments of `deltaseal report`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Device directories.
+    #[arg(value_name = "DIR", required = true)]
+    devices: Vec<PathBuf>,
+    /// Print RFC 4180 CSV (for a CMMS import) instead of a table.
+    #[arg(long)]
+    csv: bool,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let mut rows: Vec<(String, Report)> = Vec::new();
+    for dir in &args.devices {
+        let name = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut agent = device::open(dir);
+        agent
+            .state()
+            .with_context(|| format!("{} is not a device directory", dir.display()))?;
+        let reports = agent
+            .reports()
+            .with_context(|| format!("cannot read the reports of {}", dir.display()))?;
+        rows.extend(reports.into_iter().map(|r| (name.clone(), r)));
+    }
+    if args.csv {
+        print!("{}", report::csv(&rows));
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows.iter().map(|(d, r)| report::row(d, r)).collect();
+    let mut widths: Vec<usize> = CSV_COLUMNS.iter().map(|c| c.len()).collect();
+    for cells in &table {
+        for (w, c) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_owned()
+    };
+    let header: Vec<String> = CSV_COLUMNS.iter().map(|c| c.to_string()).collect();
+    println!("{}", line(&header));
+    for cells in &table {
+        println!("{}", line(cells));
+    }
+    let installed = rows.iter().filter(|(_, r)| r.result == "installed").count();
+    let total_down: u64 = rows.iter().filter_map(|(_, r)| r.downtime_ms).sum();
+    println!(
+        "{} installs on {} devices: {installed} installed, {} rolled back, {} failed; downtime {total_down} ms in total",
+        rows.len(),
+        args.devices.len(),
+        rows.iter()
+            .filter(|(_, r)| r.result == "rolled_back")
+            .count(),
+        rows.iter().filter(|(_, r)| r.result == "failed").count(),
+    );
+    Ok(())
+}
