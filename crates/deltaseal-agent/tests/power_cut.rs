@@ -283,9 +283,15 @@ fn reboot_and_finish(agent: &mut Agent<PowerCutStorage>, c: &Case) -> Result<(),
         let st = agent.status()?;
         match st.state {
             "idle" if st.sequence == NEW_SEQ => return Ok(()),
-            "trial" => drop(agent.confirm()?),
-            "pending" => drop(agent.boot()?),
-            _ => drop(agent.install(&c.bundle, &opts(true))?),
+            "trial" => {
+                agent.confirm()?;
+            }
+            "pending" => {
+                agent.boot()?;
+            }
+            _ => {
+                agent.install(&c.bundle, &opts(true))?;
+            }
         }
     }
     Ok(())
