@@ -36,6 +36,11 @@ no progress bars and no informational text.";
     after_help = EXIT_STATUS
 )]
 struct Cli {
+    /// Machine-readable output: one JSON document on stdout, for every
+    /// command (`deltaseal --json CMD ...`; most commands also take
+    /// `--json` after their name).
+    #[arg(long)]
+    json: bool,
     /// No progress bars and no informational text; errors, and JSON output
     /// when asked for, are still printed.
     #[arg(short, long, global = true)]
@@ -91,7 +96,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     ui::init(ui::Flags {
-        json: false,
+        json: cli.json,
         quiet: cli.quiet,
     });
     let result = match cli.command {

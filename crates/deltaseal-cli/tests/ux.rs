@@ -203,3 +203,44 @@ fn inspect_says_which_signatures_verify_and_summarises_chunks() {
     let text = work.ok(&["inspect", "u.bundle", "--trust", "k.pub.pem"]);
     assert!(text.contains("verifies true"), "{text}");
 }
+
+/// `deltaseal --json CMD` prints exactly one JSON document on stdout, for
+/// every command that a release pipeline runs.
+#[test]
+fn json_before_any_command_gives_one_json_document() {
+    let work = setup();
+    let json = |args: &[&str]| -> Value {
+        let mut full = vec!["--json"];
+        full.extend(args);
+        let out = work.ok(&full);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    };
+    assert!(json(&["keygen", "-o", "j.pem"])["kid"].is_string());
+    assert!(json(&["diff", "old.bin", "new.bin", "-o", "p.patch"])["patch_size"].is_u64());
+    assert_eq!(
+        json(&["apply", "old.bin", "p.patch", "-o", "n.bin"])["new_size"],
+        64 * 1024 + 500
+    );
+    let mut release = RELEASE.to_vec();
+    release.extend(["--old", "old.bin", "-o", "u.bundle"]);
+    assert!(json(&release)["bundle_size"].is_u64());
+    assert_eq!(
+        json(&["verify", "u.bundle", "--trust", "k.pub.pem"])["verified"],
+        true
+    );
+    assert_eq!(json(&["inspect", "u.bundle"])["sequence"], 4);
+    assert!(
+        json(&["sign", "u.bundle", "--key", "j.pem", "-o", "u2.bundle"])["signed_by"].is_string()
+    );
+    let root = json(&[
+        "root",
+        "init",
+        "--key",
+        "k.pub.pem",
+        "--threshold",
+        "1",
+        "-o",
+        "r.cbor",
+    ]);
+    assert_eq!(root["version"], 1);
+}

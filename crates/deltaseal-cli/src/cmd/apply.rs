@@ -68,10 +68,13 @@ pub fn run(args: &Args) -> Result<()> {
     };
     // Chunk bodies are read from the file as workers need them: memory
     // stays at about `jobs` x the declared decoder memory, whatever the sizes.
-    let summary = patch::apply_parallel_from(old, &header, patch_file, &mut out, jobs)
-        .with_context(cannot)?;
+    let bar = crate::ui::bytes_bar(header.new_size, "applying");
+    let mut sink = crate::ui::ProgressSink::new(&mut out, bar);
+    let summary = patch::apply_parallel_from(old, &header, patch_file, &mut sink, jobs);
+    sink.finish();
+    let summary = summary.with_context(cannot)?;
     out.commit()?;
-    if args.json {
+    if args.json || crate::ui::json() {
         let report = serde_json::json!({
             "output": args.output,
             "format": "deltaseal",
@@ -137,7 +140,7 @@ fn run_bsdiff40(args: &Args, mut old: FileImage, patch: &[u8]) -> Result<()> {
             args.output.display()
         );
     }
-    if args.json {
+    if args.json || crate::ui::json() {
         let report = serde_json::json!({
             "output": args.output,
             "format": "bsdiff40",

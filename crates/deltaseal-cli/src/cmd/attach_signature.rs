@@ -51,10 +51,12 @@ pub fn run(args: &Args) -> Result<()> {
         );
     };
     fsutil::write_atomic(&args.output, &out)?;
-    println!(
-        "{}: signature by {} attached",
-        args.output.display(),
-        hex::encode(kid(&public))
-    );
+    let kid = hex::encode(kid(&public));
+    if crate::ui::json() {
+        let report = serde_json::json!({ "output": args.output, "attached": kid });
+        println!("{report}");
+    } else {
+        crate::ui::say!("{}: signature by {kid} attached", args.output.display());
+    }
     Ok(())
 }

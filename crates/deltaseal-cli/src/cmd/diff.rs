@@ -109,14 +109,16 @@ pub fn run(args: &Args) -> Result<()> {
     let old = fsutil::read(&args.old)?;
     let new = fsutil::read(&args.new)?;
     let options = args.engine.options();
+    let spinner = crate::ui::spinner("computing the patch");
     let patch = match args.format {
         FormatArg::Deltaseal => deltaseal_diff::diff(&old, &new, &options),
         FormatArg::Bsdiff40 => deltaseal_diff::bsdiff40::export(&old, &new, &options),
-    }
-    .context("cannot compute the patch")?;
+    };
+    spinner.finish_and_clear();
+    let patch = patch.context("cannot compute the patch")?;
     fsutil::write_atomic(&args.output, &patch)?;
     let percent = percent_of(patch.len(), new.len());
-    if args.json {
+    if args.json || crate::ui::json() {
         let report = serde_json::json!({
             "patch": args.output,
             "old_size": old.len(),
@@ -127,7 +129,7 @@ pub fn run(args: &Args) -> Result<()> {
         });
         println!("{report}");
     } else {
-        println!(
+        crate::ui::say!(
             "{}: {} bytes ({percent:.2}% of the {} byte new image)",
             args.output.display(),
             patch.len(),

@@ -37,7 +37,7 @@ pub fn run(args: &Args) -> Result<()> {
     keys::write_public_pem(&public_path, &public)
         .with_context(|| format!("cannot write {}", public_path.display()))?;
     let kid = hex::encode(deltaseal_verify::bundle::kid(&public));
-    if args.json {
+    if args.json || crate::ui::json() {
         let report = serde_json::json!({
             "private_key": args.output,
             "public_key": public_path,
@@ -45,9 +45,9 @@ pub fn run(args: &Args) -> Result<()> {
         });
         println!("{report}");
     } else {
-        println!("private key: {}", args.output.display());
-        println!("public key:  {}", public_path.display());
-        println!("kid:         {kid}");
+        crate::ui::say!("private key: {}", args.output.display());
+        crate::ui::say!("public key:  {}", public_path.display());
+        crate::ui::say!("kid:         {kid}");
     }
     Ok(())
 }

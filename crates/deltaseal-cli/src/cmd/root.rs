@@ -109,12 +109,28 @@ pub fn run(args: &Args) -> Result<()> {
     }
 }
 
+/// `--json` output of `root init` and `root rotate`: the unsigned root written.
+fn root_json(output: &std::path::Path, r: &TrustRoot) -> serde_json::Value {
+    serde_json::json!({
+        "output": output,
+        "signed": false,
+        "version": r.version(),
+        "threshold": r.threshold(),
+        "expires": r.expires().map(format_time),
+        "keys": r.kids().map(hex::encode).collect::<Vec<_>>(),
+    })
+}
+
 fn init(args: &InitArgs) -> Result<()> {
     let keys = read_public_keys(&args.keys)?;
     let expires = args.expires.as_deref().map(parse_time).transpose()?;
     let r = TrustRoot::new(1, args.threshold, expires, keys).context("cannot make the root")?;
     fsutil::write_atomic(&args.output, &root::unsigned(&r))?;
-    println!("{}: {} (unsigned)", args.output.display(), describe(&r));
+    if crate::ui::json() {
+        println!("{}", root_json(&args.output, &r));
+    } else {
+        crate::ui::say!("{}: {} (unsigned)", args.output.display(), describe(&r));
+    }
     Ok(())
 }
 
@@ -145,7 +161,11 @@ fn rotate(args: &RotateArgs) -> Result<()> {
     let next = root::rotate(&current, &add, &remove, args.threshold, expires)
         .context("cannot rotate the root")?;
     fsutil::write_atomic(&args.output, &root::unsigned(&next))?;
-    println!(
+    if crate::ui::json() {
+        println!("{}", root_json(&args.output, &next));
+        return Ok(());
+    }
+    crate::ui::say!(
         "{}: {} (unsigned; needs {} of the old keys and {} of the new)",
         args.output.display(),
         describe(&next),
@@ -190,7 +210,7 @@ fn verify(args: &VerifyArgs) -> Result<()> {
         .iter()
         .map(hex::encode)
         .collect();
-    if args.json {
+    if args.json || crate::ui::json() {
         let report = serde_json::json!({
             "verified": true,
             "version": verified.version(),

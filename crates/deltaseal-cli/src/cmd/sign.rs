@@ -70,7 +70,15 @@ where
         let tbs = external_tbs(&doc)
             .with_context(|| format!("{} is not a valid {kind}", path.display()))?;
         fsutil::write_atomic(&signer.output, &tbs)?;
-        println!("{}: {} bytes to sign", signer.output.display(), tbs.len());
+        if crate::ui::json() {
+            let report = serde_json::json!({
+                "to_be_signed": signer.output,
+                "size": tbs.len(),
+            });
+            println!("{report}");
+        } else {
+            crate::ui::say!("{}: {} bytes to sign", signer.output.display(), tbs.len());
+        }
         return Ok(());
     }
     let Some(key_path) = &signer.key else {
@@ -79,11 +87,13 @@ where
     let key = read_signing_key(key_path)?;
     let signed = sign(&doc, &key).with_context(|| format!("cannot sign {}", path.display()))?;
     fsutil::write_atomic(&signer.output, &signed)?;
-    println!(
-        "{}: signed by {}",
-        signer.output.display(),
-        hex::encode(kid(&key.verifying_key()))
-    );
+    let kid = hex::encode(kid(&key.verifying_key()));
+    if crate::ui::json() {
+        let report = serde_json::json!({ "output": signer.output, "signed_by": kid });
+        println!("{report}");
+    } else {
+        crate::ui::say!("{}: signed by {kid}", signer.output.display());
+    }
     Ok(())
 }
 

@@ -48,7 +48,17 @@ pub fn run(args: &Args) -> Result<()> {
             set.write(dir)
                 .with_context(|| format!("cannot write vectors to {}", dir.display()))?;
             let used = &set.index.corpus_inputs;
-            println!(
+            if crate::ui::json() {
+                let report = serde_json::json!({
+                    "dir": dir,
+                    "cases": set.index.cases.len(),
+                    "files": set.files.len(),
+                    "corpus_inputs": used.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
+                });
+                println!("{report}");
+                return Ok(());
+            }
+            crate::ui::say!(
                 "wrote {} cases ({} files) to {}; corpus inputs used: {}",
                 set.index.cases.len(),
                 set.files.len(),
@@ -67,20 +77,31 @@ pub fn run(args: &Args) -> Result<()> {
         Action::Check { dir, corpus_dir } => {
             let report = deltaseal_vectors::check_dir(dir, corpus(corpus_dir).as_deref())
                 .with_context(|| format!("cannot check {}", dir.display()))?;
-            for r in &report.results {
-                println!("{r}");
-            }
             let skipped = report.skipped();
-            println!(
-                "{} passed, {} failed{}",
-                report.passed(),
-                report.failed(),
-                if skipped > 0 {
-                    format!(", {skipped} skipped")
-                } else {
-                    String::new()
+            if crate::ui::json() {
+                let results: Vec<String> = report.results.iter().map(|r| r.to_string()).collect();
+                let summary = serde_json::json!({
+                    "passed": report.passed(),
+                    "failed": report.failed(),
+                    "skipped": skipped,
+                    "results": results,
+                });
+                println!("{summary}");
+            } else {
+                for r in &report.results {
+                    println!("{r}");
                 }
-            );
+                println!(
+                    "{} passed, {} failed{}",
+                    report.passed(),
+                    report.failed(),
+                    if skipped > 0 {
+                        format!(", {skipped} skipped")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
             if report.failed() > 0 {
                 bail!("{} vector(s) failed", report.failed());
             }

@@ -152,7 +152,7 @@ pub fn run(args: &Args) -> Result<()> {
         _ => bail!("--old and --output go together"),
     };
 
-    if args.json {
+    if args.json || crate::ui::json() {
         let report = serde_json::json!({
             "verified": true,
             "sequence": manifest.sequence,
