@@ -480,7 +480,16 @@ impl<S: Storage> Agent<S> {
             {
                 j
             }
-            _ => {
+            other => {
+                // An interrupted install of another bundle is abandoned.
+                if let Some(old) = other
+                    && let Some(mut report) = self.read_report(&old.report)?
+                {
+                    report.result = "failed".into();
+                    report.end = Some(rfc3339(start_ms / 1000));
+                    report.error = Some("interrupted, then replaced by another install".into());
+                    self.write_report(&old.report, &report)?;
+                }
                 let report_name = format!("{start_ms:013}-seq{}.json", manifest.sequence);
                 let report = Report {
                     bundle: opts.bundle_name.clone(),

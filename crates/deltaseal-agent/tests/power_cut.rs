@@ -447,3 +447,64 @@ fn maintenance_window_defers_only_deferrable_bundles() {
     let (inside, st) = at(3, &deferrable);
     assert!(matches!(inside, InstallOutcome::Pending { .. }) && st == "pending");
 }
+
+/// A journal belongs to one bundle: an interrupted install replaced by
+/// another bundle starts from chunk 0, and the abandoned one is reported.
+#[test]
+fn interrupted_install_replaced_by_another_bundle() {
+    use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, ManifestOptions, build_bundle_opts};
+    let c = small_case();
+    let b = deltaseal_verify::bundle::Bundle::decode(&c.bundle).unwrap();
+    let m = b.manifest().clone();
+    let input = ReleaseInput {
+        sequence: m.sequence,
+        vendor_id: m.vendor_id,
+        class_id: m.class_id,
+        precursor: m.precursor,
+        target: m.target,
+        patch: b.payload().unwrap(),
+        patch_index_digest: m.patch.index_digest,
+    };
+    let other = build_bundle_opts(
+        &input,
+        DEFAULT_COMPONENT_ID,
+        &ManifestOptions::default().deferrable(true),
+        &[key()],
+    )
+    .unwrap();
+    let mut disk = fresh_device(&c);
+    disk.cut_after(40);
+    let mut agent = Agent::with_clock(disk, clock());
+    assert!(agent.install(&c.bundle, &opts(false)).unwrap_err().is_io());
+    let mut agent = Agent::with_clock(
+        agent.into_storage().after_power_cut(CutMode::DropUnsynced),
+        clock(),
+    );
+    agent.boot().unwrap();
+    let st = agent.status().unwrap();
+    assert_eq!(st.state, "installing");
+    assert!(st.journal.unwrap().chunks_done > 0);
+    match agent.install(&other, &opts(false)).unwrap() {
+        InstallOutcome::Pending {
+            resumed_from_chunk, ..
+        } => assert_eq!(resumed_from_chunk, None),
+        o => panic!("{o:?}"),
+    }
+    let reports = agent.reports().unwrap();
+    let results: Vec<(&str, Option<&str>)> = reports
+        .iter()
+        .map(|r| (r.result.as_str(), r.error.as_deref()))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            (
+                "failed",
+                Some("interrupted, then replaced by another install")
+            ),
+            ("pending", None)
+        ]
+    );
+    agent.boot().unwrap();
+    assert_eq!(active_digest(&mut agent), sha256(&c.new));
+}
