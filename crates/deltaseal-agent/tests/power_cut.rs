@@ -508,3 +508,44 @@ fn interrupted_install_replaced_by_another_bundle() {
     agent.boot().unwrap();
     assert_eq!(active_digest(&mut agent), sha256(&c.new));
 }
+
+/// The precursor is the running slot: a bundle made for another image is
+/// refused before anything is written, and the backup slot stays intact.
+#[test]
+fn bundle_for_another_precursor_writes_nothing() {
+    let c = small_case();
+    let mut agent = Agent::with_clock(fresh_device(&c), clock());
+    flow(&mut agent, &c).unwrap();
+    // Sequence 8, but made from the old image, which no longer runs.
+    let b = deltaseal_verify::bundle::Bundle::decode(&c.bundle).unwrap();
+    let m = b.manifest().clone();
+    let input = ReleaseInput {
+        sequence: 8,
+        vendor_id: m.vendor_id,
+        class_id: m.class_id,
+        precursor: m.precursor,
+        target: m.target,
+        patch: b.payload().unwrap(),
+        patch_index_digest: m.patch.index_digest,
+    };
+    let stale = build_bundle(&input, &[key()]).unwrap();
+    let before = agent.storage().clone();
+    let err = agent.install(&stale, &opts(false)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AgentError::Update(deltaseal_verify::update::UpdateError::PrecursorMismatch)
+        ),
+        "{err}"
+    );
+    let mut after = agent.storage().clone();
+    let mut before = before;
+    for slot in ["slot-a.img", "slot-b.img", "state/state.json"] {
+        assert_eq!(
+            after.read(slot).unwrap(),
+            before.read(slot).unwrap(),
+            "{slot}"
+        );
+    }
+    assert_eq!(agent.reports().unwrap().last().unwrap().result, "failed");
+}
