@@ -13,6 +13,22 @@ use crate::{DiffError, DiffOptions};
 
 /// Build a patch turning `old` into `new` with the level's codec
 /// ([`crate::Level::codec`]); returns the whole patch.
+///
+/// An empty `old` gives a full-image patch (what `deltaseal release --full`
+/// puts in a bundle for devices whose image is not known); it applies to
+/// the empty image only:
+///
+/// ```
+/// use deltaseal_diff::{diff, DiffOptions};
+/// use deltaseal_verify::patch::{apply_to_vec, Limits};
+///
+/// let new = b"firmware 7: the whole image".repeat(100);
+/// let full = diff(&[], &new, &DiffOptions::default())?;
+/// assert!(full.len() < new.len()); // compressed
+/// assert_eq!(apply_to_vec(&[], &full, &Limits::default())?, new);
+/// assert!(apply_to_vec(b"any other image", &full, &Limits::default()).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn diff(old: &[u8], new: &[u8], opts: &DiffOptions) -> Result<Vec<u8>, DiffError> {
     diff_with_codec(old, new, opts, opts.level.codec())
 }
