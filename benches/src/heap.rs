@@ -64,12 +64,17 @@ impl ReadBack for HashSink {
     }
 }
 
-/// Diffs `old` → `new` with `opts`, signs the bundle, and measures the heap
+/// Diffs `old` → `new` with `opts`, then [`stream_install_peak_of`].
+pub fn stream_install_peak(old: &[u8], new: &[u8], opts: &DiffOptions) -> StreamHeap {
+    let patch = diff(old, new, opts).expect("diff");
+    stream_install_peak_of(old, new, &patch)
+}
+
+/// Signs a bundle carrying `patch` (old → new) and measures the heap
 /// high-water of a streaming install of it (see the module docs). Uses
 /// [`Limits::mcu`] when the patch fits them, else [`Limits::default`].
 /// Panics if anything fails or the installed image is not `new`.
-pub fn stream_install_peak(old: &[u8], new: &[u8], opts: &DiffOptions) -> StreamHeap {
-    let patch = diff(old, new, opts).expect("diff");
+pub fn stream_install_peak_of(old: &[u8], new: &[u8], patch: &[u8]) -> StreamHeap {
     let key = SigningKey::from_bytes(&[7; 32]);
     let input = ReleaseInput {
         sequence: 2,
@@ -86,12 +91,12 @@ pub fn stream_install_peak(old: &[u8], new: &[u8], opts: &DiffOptions) -> Stream
             size: new.len() as u64,
             digest: sha256(new),
         },
-        patch: &patch,
-        patch_index_digest: index_digest(&patch, &Limits::default()).expect("index digest"),
+        patch,
+        patch_index_digest: index_digest(patch, &Limits::default()).expect("index digest"),
     };
     let bundle = build_bundle(&input, core::slice::from_ref(&key)).expect("bundle");
-    let header = PatchHeader::decode(&patch, &Limits::default()).expect("header");
-    let mcu_limits = PatchHeader::decode(&patch, &Limits::mcu()).is_ok();
+    let header = PatchHeader::decode(patch, &Limits::default()).expect("header");
+    let mcu_limits = PatchHeader::decode(patch, &Limits::mcu()).is_ok();
     let limits = if mcu_limits {
         Limits::mcu()
     } else {

@@ -3,7 +3,10 @@
 //! For every pair under `$CORPUS_DIR` (default `../corpus-data` beside the
 //! repository): diff at each level, apply, check the result byte for byte,
 //! and, when Debian's `bsdiff` is on PATH, run it on the same pair in the same
-//! run so the ratio is measured, not remembered.
+//! run so the ratio is measured, not remembered. The `mcu` row is the
+//! `--profile mcu` patch; "install heap" is the heap high-water of a
+//! streaming install (`deltaseal_verify::stream`, bundle fed in
+//! `heap::PIECE`-byte pieces) of the default and mcu patches.
 //!
 //! ```sh
 //! cargo run --release -p deltaseal-benches --bin corpus-sizes > benches/sizes.md
@@ -13,8 +16,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use deltaseal_benches::heap::{PIECE, stream_install_peak_of};
 use deltaseal_diff::{DiffOptions, Level};
 use deltaseal_verify::patch::{Limits, apply_to_vec};
+
+// Counts the heap of streaming installs (the "install heap" column).
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
 
 const PAIRS: [&str; 5] = [
     "mcu-moondancer",
@@ -35,13 +43,15 @@ fn main() {
     let dir = corpus_dir();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "Corpus: `{}`; {threads} threads. Sizes are % of the new image.\n",
+        "Corpus: `{}`; {threads} threads. Sizes are % of the new image. \
+         `mcu` is `--profile mcu`; install heap is the heap high-water of a streaming \
+         install (bundle fed in {PIECE}-byte pieces, see benches/src/heap.rs).\n",
         dir.display()
     );
     println!(
-        "| pair | new bytes | level | patch bytes | % of new | diff s | apply s | bsdiff % | vs bsdiff |"
+        "| pair | new bytes | level | patch bytes | % of new | diff s | apply s | bsdiff % | vs bsdiff | install heap |"
     );
-    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for pair in PAIRS {
         let old_path = dir.join(pair).join("old.bin");
         let new_path = dir.join(pair).join("new.bin");
@@ -50,15 +60,13 @@ fn main() {
             continue;
         };
         let bsdiff = bsdiff_size(&old_path, &new_path);
-        for (name, level) in [
-            ("fast", Level::Fast),
-            ("default", Level::Default),
-            ("max", Level::Max),
+        for (name, base) in [
+            ("fast", DiffOptions::for_level(Level::Fast)),
+            ("default", DiffOptions::for_level(Level::Default)),
+            ("max", DiffOptions::for_level(Level::Max)),
+            ("mcu", DiffOptions::mcu()),
         ] {
-            let options = DiffOptions {
-                threads,
-                ..DiffOptions::for_level(level)
-            };
+            let options = DiffOptions { threads, ..base };
             let start = Instant::now();
             let patch = deltaseal_diff::diff(&old, &new, &options).expect("diff");
             let diff_s = start.elapsed().as_secs_f64();
@@ -74,8 +82,16 @@ fn main() {
                 ),
                 None => ("n/a".into(), "n/a".into()),
             };
+            // Heap high-water of a streaming install (benches/src/heap.rs),
+            // for the patches devices take (zstd): default and mcu.
+            let heap = if matches!(name, "default" | "mcu") {
+                let h = stream_install_peak_of(&old, &new, &patch);
+                format!("{} B", h.peak)
+            } else {
+                "–".into()
+            };
             println!(
-                "| {pair} | {} | {name} | {} | {pct:.2} | {diff_s:.2} | {apply_s:.3} | {bs_pct} | {ratio} |",
+                "| {pair} | {} | {name} | {} | {pct:.2} | {diff_s:.2} | {apply_s:.3} | {bs_pct} | {ratio} | {heap} |",
                 new.len(),
                 patch.len()
             );
