@@ -80,31 +80,16 @@ impl ImageSink for AtomicFile {
     }
 }
 
-/// Bytes a [`FileImage`] reads ahead for small reads.
-const READ_AHEAD: usize = 64 * 1024;
-
-/// An image read in place with positioned reads (`pread`), so applying a
-/// patch never holds the whole old image (or patch) in memory. Small reads
-/// go through a 64 KiB read-ahead buffer (patch control streams read old
-/// bytes in many small, mostly forward pieces). Clones share the file and
-/// start with an empty buffer (one clone per apply thread).
-#[derive(Debug)]
+/// An image (or patch) read in place with positioned reads (`pread`), so
+/// applying a patch never holds the whole old image or patch in memory.
+/// Clones share the file (one per apply thread). Every read is one `pread`:
+/// a read-ahead buffer measured slower (exe-ruff: 0.44 s of system time
+/// with 8 KiB, 1.3 s with 64 KiB, against 0.25 s without), because
+/// control streams jump around the old image.
+#[derive(Clone, Debug)]
 pub struct FileImage {
     file: Arc<File>,
     len: u64,
-    ahead: Vec<u8>,
-    ahead_at: u64,
-}
-
-impl Clone for FileImage {
-    fn clone(&self) -> Self {
-        FileImage {
-            file: Arc::clone(&self.file),
-            len: self.len,
-            ahead: Vec::new(),
-            ahead_at: 0,
-        }
-    }
 }
 
 impl FileImage {
@@ -118,8 +103,6 @@ impl FileImage {
         Ok(FileImage {
             file: Arc::new(file),
             len,
-            ahead: Vec::new(),
-            ahead_at: 0,
         })
     }
 }
@@ -137,23 +120,8 @@ impl OldImage for FileImage {
             return Err(ImageIoError::OutOfBounds);
         }
         // A file that shrank under us reads short: UnexpectedEof -> Read.
-        if buf.len() >= READ_AHEAD {
-            return self
-                .file
-                .read_exact_at(buf, offset)
-                .map_err(|_| ImageIoError::Read);
-        }
-        let cached_end = self.ahead_at + self.ahead.len() as u64;
-        if offset < self.ahead_at || end > cached_end {
-            let n = (self.len - offset).min(READ_AHEAD as u64) as usize;
-            self.ahead.resize(n, 0);
-            self.file
-                .read_exact_at(&mut self.ahead, offset)
-                .map_err(|_| ImageIoError::Read)?;
-            self.ahead_at = offset;
-        }
-        let from = (offset - self.ahead_at) as usize;
-        buf.copy_from_slice(&self.ahead[from..from + buf.len()]);
-        Ok(())
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|_| ImageIoError::Read)
     }
 }
