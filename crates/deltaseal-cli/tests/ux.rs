@@ -243,4 +243,23 @@ fn json_before_any_command_gives_one_json_document() {
         "r.cbor",
     ]);
     assert_eq!(root["version"], 1);
+    let init = [
+        "device",
+        "init",
+        "--device",
+        "dev",
+        "--image",
+        "old.bin",
+        "--trust",
+        "k.pub.pem",
+        "--sequence",
+        "3",
+        "--vendor",
+        "example.com",
+        "--class",
+        "pump",
+    ];
+    assert_eq!(json(&init)["sequence"], 3);
+    assert_eq!(json(&["status", "--device", "dev"])["sequence"], 3);
+    assert!(json(&["report", "dev"]).is_array());
 }

@@ -22,7 +22,7 @@ pub fn run(args: &Args) -> Result<()> {
     let outcome = device::open(&args.device)
         .boot()
         .with_context(|| format!("boot of {} failed", args.device.display()))?;
-    if args.json {
+    if args.json || crate::ui::json() {
         println!("{}", serde_json::to_value(&outcome)?);
         return Ok(());
     }

@@ -8,7 +8,7 @@ pub fn run(args: &boot::Args) -> Result<()> {
     let update = device::open(&args.device)
         .confirm()
         .with_context(|| format!("confirm on {} failed", args.device.display()))?;
-    if args.json {
+    if args.json || crate::ui::json() {
         println!(
             "{}",
             serde_json::json!({

@@ -97,7 +97,17 @@ fn run_init(args: &InitArgs) -> Result<()> {
     open(&args.device)
         .init(&image, &trust, args.sequence, &identity)
         .with_context(|| format!("cannot initialise {}", args.device.display()))?;
-    println!(
+    if crate::ui::json() {
+        let report = serde_json::json!({
+            "device": args.device,
+            "slot_a": args.image,
+            "image_size": image.len(),
+            "sequence": args.sequence,
+        });
+        println!("{report}");
+        return Ok(());
+    }
+    crate::ui::say!(
         "{}: slot a = {} ({} bytes, sequence {}), slot b empty",
         args.device.display(),
         args.image.display(),

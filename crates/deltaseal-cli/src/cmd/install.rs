@@ -46,7 +46,7 @@ pub fn run(args: &Args) -> Result<()> {
     let outcome = device::open(&args.device)
         .install(&bundle, &options)
         .with_context(|| format!("install of {} refused", args.bundle.display()))?;
-    if args.json {
+    if args.json || crate::ui::json() {
         let mut value = serde_json::to_value(&outcome)?;
         if let InstallOutcome::Deferred { install_at, .. } = outcome {
             value["install_at"] = rfc3339(install_at).into();

@@ -38,6 +38,22 @@ pub fn run(args: &Args) -> Result<()> {
         print!("{}", report::csv(&rows));
         return Ok(());
     }
+    if crate::ui::json() {
+        let records: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(d, r)| {
+                let cells = report::row(d, r);
+                CSV_COLUMNS
+                    .iter()
+                    .zip(cells)
+                    .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String(v)))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into()
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(records));
+        return Ok(());
+    }
     let table: Vec<Vec<String>> = rows.iter().map(|(d, r)| report::row(d, r)).collect();
     let mut widths: Vec<usize> = CSV_COLUMNS.iter().map(|c| c.len()).collect();
     for cells in &table {

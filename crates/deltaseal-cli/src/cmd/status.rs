@@ -58,7 +58,7 @@ pub fn run(args: &Args) -> Result<()> {
         })),
         "slots": { "a": slot(Slot::A), "b": slot(Slot::B) },
     });
-    if args.json {
+    if args.json || crate::ui::json() {
         println!("{value}");
         return Ok(());
     }

@@ -146,7 +146,10 @@ pub fn run(args: &Args) -> Result<()> {
             true
         }
         (None, None) => {
-            approved.checked_payload().context("payload check failed")?;
+            let spinner = crate::ui::spinner("checking the payload digest");
+            let checked = approved.checked_payload().map(|_| ());
+            spinner.finish_and_clear();
+            checked.context("payload check failed")?;
             false
         }
         _ => bail!("--old and --output go together"),
