@@ -20,6 +20,8 @@
 #                        names exactly what was. The corpus, artifacts and
 #                        build cache of fuzz/ are shared with the working tree.
 #                        FUZZ_COMMIT=worktree fuzzes the working tree as is.
+#                        The tree is kept in /tmp/deltaseal-fuzz-<commit> so
+#                        a later run of the same commit reuses its build.
 #
 # The summary log has one line per target with the exec count, coverage
 # (cov = edges, ft = features), corpus size before/after and the crash
@@ -67,9 +69,14 @@ if [ "$rev" = worktree ]; then
     cd fuzz
 else
     commit=$(git rev-parse --short "$rev")
-    snap=$(mktemp -d /tmp/deltaseal-fuzz-XXXXXX)
-    trap 'rm -rf "$snap"' EXIT
-    git archive "$commit" | tar -x -C "$snap"
+    # One tree per commit, kept: a later run of the same commit reuses its
+    # sanitizer build (delete /tmp/deltaseal-fuzz-* when done).
+    snap="${TMPDIR:-/tmp}/deltaseal-fuzz-$commit"
+    if [ ! -d "$snap" ]; then
+        mkdir -p "$snap.part"
+        git archive "$commit" | tar -x -C "$snap.part"
+        mv "$snap.part" "$snap"
+    fi
     mkdir -p fuzz/corpus fuzz/artifacts fuzz/target
     rm -rf "$snap/fuzz/corpus" "$snap/fuzz/artifacts" "$snap/fuzz/target"
     ln -s "$root/fuzz/corpus" "$snap/fuzz/corpus"
