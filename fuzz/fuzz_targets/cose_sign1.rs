@@ -27,7 +27,11 @@ fn unprotected(data: &[u8]) -> &[u8] {
     r.bytes(MAX_PROTECTED)
         .expect("accepted input has a protected bstr");
     let start = r.position();
-    r.skip(3).expect("accepted input has an unprotected map");
+    // The map is at depth 2 (tag, array): its values at depth 3, as the
+    // decoder skips them. With skip(3) here, values the decoder accepted at
+    // the deepest level failed as NestingTooDeep (a harness bug, found by
+    // this target: fuzz/artifacts crash-bc314a31, see docs/fuzzing.md).
+    r.skip(2).expect("accepted input has an unprotected map");
     &data[start..r.position()]
 }
 
