@@ -304,6 +304,13 @@ pub fn generate(corpus_dir: Option<&Path>) -> Result<VectorSet, GenerateError> {
                 &opts(Level::Default, 16 * 1024),
                 Codec::Zstd,
             )?;
+            let short = pair.trim_start_matches("mcu-");
+            let bundle_name = format!("bundle_mcu_{short}");
+            let bundle = build_bundle(&release_input(&old, &new, &p), &[test_key("release_a")])
+                .map_err(|source| GenerateError::Sign {
+                    case: bundle_name.clone(),
+                    source,
+                })?;
             g.patch(
                 &name,
                 p,
@@ -311,6 +318,17 @@ pub fn generate(corpus_dir: Option<&Path>) -> Result<VectorSet, GenerateError> {
                 LimitsName::Mcu,
                 Exp::Ok(&new),
                 "a real MCU firmware update (public corpus pair) with 16 KiB zstd chunks applies within Limits::mcu()",
+            );
+            g.case(
+                CaseKind::Bundle,
+                &bundle_name,
+                bundle,
+                &old_ref,
+                LimitsName::Mcu,
+                &["release_a"],
+                Some("device"),
+                Exp::Ok(&new),
+                &format!("a signed bundle carrying patch_zstd_mcu_{short} (sequence 7 over installed 6, right vendor and class) is authenticated, approved and applied to the real MCU image within Limits::mcu()"),
             );
         }
     }
@@ -1115,6 +1133,27 @@ fn entries(s: &Signed, payload: Option<&[u8]>) -> Vec<(Vec<u8>, Vec<u8>)> {
     e
 }
 
+/// The release every positive bundle case signs: sequence [`SEQUENCE`],
+/// the test vendor and class, `patch` from `old` to `new`.
+fn release_input<'a>(old: &[u8], new: &[u8], patch: &'a [u8]) -> ReleaseInput<'a> {
+    let vendor = ids::vendor_id(VENDOR);
+    ReleaseInput {
+        sequence: SEQUENCE,
+        vendor_id: vendor,
+        class_id: ids::class_id(&vendor, CLASS),
+        precursor: ImageRef {
+            size: old.len() as u64,
+            digest: sha256(old),
+        },
+        target: ImageRef {
+            size: new.len() as u64,
+            digest: sha256(new),
+        },
+        patch,
+        patch_index_digest: index_digest(patch, &Limits::default()).unwrap_or_default(),
+    }
+}
+
 fn bundles(
     g: &mut Gen,
     old: &[u8],
@@ -1124,8 +1163,6 @@ fn bundles(
 ) -> Result<(), GenerateError> {
     let key_a = test_key("release_a");
     let key_b = test_key("release_b");
-    let vendor = ids::vendor_id(VENDOR);
-    let class = ids::class_id(&vendor, CLASS);
     let patch = make_patch(
         "bundle_single_signer",
         old,
@@ -1133,22 +1170,7 @@ fn bundles(
         &opts(Level::Default, 1024),
         Codec::Zstd,
     )?;
-    let idx = index_digest(&patch, &Limits::default()).unwrap_or_default();
-    let input = ReleaseInput {
-        sequence: SEQUENCE,
-        vendor_id: vendor,
-        class_id: class,
-        precursor: ImageRef {
-            size: old.len() as u64,
-            digest: sha256(old),
-        },
-        target: ImageRef {
-            size: new.len() as u64,
-            digest: sha256(new),
-        },
-        patch: &patch,
-        patch_index_digest: idx,
-    };
+    let input = release_input(old, new, &patch);
     let build = |name: &str, input: &ReleaseInput<'_>, keys: &[SigningKey]| {
         build_bundle(input, keys).map_err(|source| GenerateError::Sign {
             case: name.to_string(),
