@@ -61,29 +61,36 @@ pub fn diff_with_codec(
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<Encoded, DiffError>>>> =
         Mutex::new((0..count).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                let mut z = None;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count {
-                        break;
-                    }
-                    let start = i * cs;
-                    let end = (start + cs).min(new.len());
-                    let r = encode_chunk(old, new, &sa, start, end, codec, opts, &mut z);
-                    let failed = r.is_err();
-                    if let Ok(mut g) = results.lock() {
-                        g[i] = Some(r);
-                    }
-                    if failed {
-                        break;
-                    }
-                }
-            });
+    // A single worker runs on this thread: no spawn per diff (and no thread
+    // teardown racing a leak checker, see docs/fuzzing.md).
+    let work = || {
+        let mut z = None;
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= count {
+                break;
+            }
+            let start = i * cs;
+            let end = (start + cs).min(new.len());
+            let r = encode_chunk(old, new, &sa, start, end, codec, opts, &mut z);
+            let failed = r.is_err();
+            if let Ok(mut g) = results.lock() {
+                g[i] = Some(r);
+            }
+            if failed {
+                break;
+            }
         }
-    });
+    };
+    if threads == 1 {
+        work();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(work);
+            }
+        });
+    }
     let results = results.into_inner().map_err(|_| DiffError::Worker)?;
 
     let mut chunks = Vec::with_capacity(count);
