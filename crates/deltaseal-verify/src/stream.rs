@@ -561,8 +561,10 @@ impl<'t> StreamInstaller<'t> {
                         .map_err(|_| StreamError::OutOfMemory)?;
                     return Ok((take.len(), true));
                 }
+                // Taken out of the phase so it is freed as soon as it is decoded.
+                let index = core::mem::take(buf);
                 let chunks =
-                    open_chunks_phase(&self.limits, self.resume_from, approved, buf, old, sink)?;
+                    open_chunks_phase(&self.limits, self.resume_from, approved, index, old, sink)?;
                 self.phase = Phase::Chunks(chunks);
                 Ok((take.len(), true))
             }
@@ -646,7 +648,7 @@ fn open_chunks_phase<O, S>(
     limits: &Limits,
     resume_from: u32,
     approved: &ApprovedState,
-    index: &[u8],
+    index: Vec<u8>,
     old: &mut O,
     sink: &mut S,
 ) -> Result<Box<Chunks>, StreamError>
@@ -655,10 +657,13 @@ where
     S: ImageSink + ReadBack + ?Sized,
 {
     let manifest = &approved.manifest;
-    if sha256(index) != manifest.patch.index_digest {
+    if sha256(&index) != manifest.patch.index_digest {
         return Err(StreamError::Update(UpdateError::PatchManifestMismatch));
     }
-    let header = PatchHeader::decode_index(index, approved.payload_len, limits)?;
+    let header = PatchHeader::decode_index(&index, approved.payload_len, limits)?;
+    // The raw index is not needed once decoded: free it before the old
+    // image is hashed (memory_bound counts it only while it is parsed).
+    drop(index);
     let agrees = header.old_size == manifest.precursor.size
         && header.old_digest == manifest.precursor.digest
         && header.new_size == manifest.target.size
