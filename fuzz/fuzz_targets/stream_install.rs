@@ -29,7 +29,9 @@ fn le(patch: &[u8], at: usize, len: usize) -> u64 {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [mode, seed, old_len, rest @ ..] = data else { return };
+    let [mode, seed, old_len, rest @ ..] = data else {
+        return;
+    };
     let split = usize::from(*old_len).min(rest.len());
     let (old, body) = rest.split_at(split);
     let key = SigningKey::from_bytes(&[1; 32]);
