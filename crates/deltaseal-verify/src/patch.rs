@@ -32,12 +32,12 @@ mod header;
 #[cfg(test)]
 mod tests;
 
-#[cfg(feature = "std")]
-pub use apply::{apply_parallel, apply_parallel_from};
 pub(crate) use apply::check_old;
 pub use apply::{
     ApplySummary, ChunkApplier, ImageIoError, ImageSink, OldImage, SliceImage, apply, apply_to_vec,
 };
+#[cfg(feature = "std")]
+pub use apply::{apply_parallel, apply_parallel_from};
 pub(crate) use header::index_len;
 pub use header::{
     CHUNK_BODY_HEADER_LEN, CHUNK_ENTRY_LEN, ChunkBodyHeader, ChunkEntry, HEADER_LEN, PatchHeader,
