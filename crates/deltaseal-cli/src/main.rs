@@ -63,11 +63,6 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Show what a key, patch or bundle holds.
     Inspect(cmd::inspect::Args),
-    /// Generate or check the deterministic test vectors (testvectors/).
-    Vectors(cmd::vectors::Args),
-    /// Manage trust roots: init, sign, rotate, verify.
-    Root(cmd::root::Args),
-    /// Add a signature to a bundle, or write the bytes for an external signer.
     /// Manage a device directory of the reference A/B agent: `device init`.
     Device(cmd::device::Args),
     /// Verify a bundle and write it into the device's inactive slot (resumes
@@ -81,6 +76,11 @@ enum Command {
     Status(cmd::status::Args),
     /// Summarise the install reports of device directories (table or --csv).
     Report(cmd::report::Args),
+    /// Generate or check the deterministic test vectors (testvectors/).
+    Vectors(cmd::vectors::Args),
+    /// Manage trust roots: init, sign, rotate, verify.
+    Root(cmd::root::Args),
+    /// Add a signature to a bundle, or write the bytes for an external signer.
     Sign(cmd::sign::Args),
     /// Add a signature made elsewhere (HSM, KMS, openssl) to a bundle or root.
     AttachSignature(cmd::attach_signature::Args),
@@ -106,17 +106,17 @@ fn main() -> ExitCode {
         Command::Release(args) => cmd::release::run(&args),
         Command::Verify(args) => cmd::verify::run(&args),
         Command::Inspect(args) => cmd::inspect::run(&args),
-        Command::Vectors(args) => cmd::vectors::run(&args),
-        Command::Root(args) => cmd::root::run(&args),
-        Command::Sign(args) => cmd::sign::run(&args),
-        Command::AttachSignature(args) => cmd::attach_signature::run(&args),
-        Command::ReleasePlan(args) => cmd::release_plan::run(&args),
         Command::Device(args) => cmd::device::run(&args),
         Command::Install(args) => cmd::install::run(&args),
         Command::Boot(args) => cmd::boot::run(&args),
         Command::Confirm(args) => cmd::confirm::run(&args),
         Command::Status(args) => cmd::status::run(&args),
         Command::Report(args) => cmd::report::run(&args),
+        Command::Vectors(args) => cmd::vectors::run(&args),
+        Command::Root(args) => cmd::root::run(&args),
+        Command::Sign(args) => cmd::sign::run(&args),
+        Command::AttachSignature(args) => cmd::attach_signature::run(&args),
+        Command::ReleasePlan(args) => cmd::release_plan::run(&args),
         Command::Completions(args) => cmd::completions::run(&args, Cli::command()),
         Command::Man(args) => cmd::completions::man(&args, Cli::command()),
     };
