@@ -432,6 +432,16 @@ fn positive_patches(
             &format!("codec zstd at level {lname}: the same edit as patch_none_synthetic, 3 chunks of 8 KiB"),
         );
     }
+    let name = "patch_xz_max_synthetic";
+    let p = make_patch(name, syn_old, syn_new, &opts(Level::Max, 8192), Codec::Xz)?;
+    g.patch(
+        name,
+        p,
+        o_syn,
+        LimitsName::Default,
+        Exp::Ok(syn_new),
+        "codec xz (id 2, LZMA2 preset 9e; optional, host appliers only): the same edit as patch_none_synthetic, 3 chunks of 8 KiB",
+    );
     let name = "patch_zstd_small_chunks_mcu_limits";
     let p = make_patch(
         name,
