@@ -4,19 +4,6 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
-
 /// An "old" firmware image and a "new" one with an insertion, a deletion and
 /// a few patched bytes: the shape of a real release-to-release change.
 fn firmware_pair() -> (Vec<u8>, Vec<u8>) {
@@ -32,7 +19,7 @@ fn firmware_pair() -> (Vec<u8>, Vec<u8>) {
 
 mod common;
 
-use common::{Workdir, openssl_available};
+use common::{Workdir, noise, openssl_available};
 
 struct Fixture {
     work: Workdir,

@@ -5,21 +5,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::Workdir;
+use common::{Workdir, noise};
 use serde_json::Value;
-
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
 
 /// `base` with `n` small edits derived from `seed`: one release later.
 fn edited(base: &[u8], seed: u64, n: usize) -> Vec<u8> {

@@ -3,20 +3,8 @@
 
 mod common;
 
-use common::Workdir;
+use common::{Workdir, noise};
 use serde_json::Value;
-
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
 
 /// A key pair and an old/new image pair.
 fn setup() -> Workdir {

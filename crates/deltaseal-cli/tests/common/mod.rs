@@ -74,3 +74,16 @@ pub fn openssl_available() -> bool {
     }
     ok
 }
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
