@@ -7,11 +7,12 @@
 #   patch_header         <- every patch vector
 #   patch_apply          <- chunk bodies of the patch vectors, in the target's input framing
 #   diff_apply_roundtrip <- synthetic images (old/new pairs joined by the target's framing)
+#   stream_install       <- every bundle vector (mode 0) and every patch vector (mode 1), empty old
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vectors=testvectors
 corpus=fuzz/corpus
-mkdir -p "$corpus"/{bundle_decode,cose_sign1,root_decode,patch_header,patch_apply,diff_apply_roundtrip}
+mkdir -p "$corpus"/{bundle_decode,cose_sign1,root_decode,patch_header,patch_apply,diff_apply_roundtrip,stream_install}
 seed() { # seed TARGET FILE
     local h
     h=$(sha1sum "$2" | cut -c1-40)
@@ -84,6 +85,15 @@ for o, n in [(old, new), (old[:512], new[:600]), (b"", old[:256])]:
     data = struct.pack("<H", len(o)) + o + n
     (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
 PY
-for t in bundle_decode cose_sign1 root_decode patch_header patch_apply diff_apply_roundtrip; do
+# stream_install input: [mode][piece seed][old len: u8][old][bundle or patch]
+python3 - "$vectors" "$corpus/stream_install" <<'PY'
+import hashlib, pathlib, sys
+vectors, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for mode, pattern in [(0, "bundle/*.bundle"), (1, "patch/*.dsp")]:
+    for i, f in enumerate(sorted(vectors.glob(pattern))):
+        data = bytes([mode, i & 0xFF, 0]) + f.read_bytes()
+        (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
+PY
+for t in bundle_decode cose_sign1 root_decode patch_header patch_apply diff_apply_roundtrip stream_install; do
     echo "fuzz/corpus/$t: $(find "$corpus/$t" -type f | wc -l) inputs"
 done
