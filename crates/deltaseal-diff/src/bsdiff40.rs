@@ -45,9 +45,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use core::sync::atomic::{AtomicUsize, Ordering};
 use std::io::{Read, Write};
-use std::sync::Mutex;
 
 use bzip2::Compression;
 use bzip2::bufread::BzDecoder;
@@ -56,7 +54,8 @@ use deltaseal_verify::digest::Sha256;
 use deltaseal_verify::patch::{ImageIoError, ImageSink, OldImage};
 use sha2::Digest as _;
 
-use crate::matcher::{ChunkMatch, Op, match_chunk};
+use crate::encode::map_chunks;
+use crate::matcher::{Op, match_chunk};
 use crate::sa::SuffixArray;
 use crate::{DiffError, DiffOptions};
 
@@ -120,35 +119,17 @@ pub fn export(old: &[u8], new: &[u8], opts: &DiffOptions) -> Result<Vec<u8>, Dif
     } else {
         SuffixArray::build(old)?
     };
-    let threads = opts.threads.clamp(1, count.max(1));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<ChunkMatch>>> = Mutex::new((0..count).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count {
-                        break;
-                    }
-                    let start = i * cs;
-                    let end = (start + cs).min(new.len());
-                    let m = match_chunk(old, new, &sa, start, end);
-                    if let Ok(mut g) = results.lock() {
-                        g[i] = Some(m);
-                    }
-                }
-            });
-        }
-    });
-    let results = results.into_inner().map_err(|_| DiffError::Worker)?;
+    let results = map_chunks(count, opts.threads, |i, _: &mut ()| {
+        let start = i * cs;
+        let end = (start + cs).min(new.len());
+        Ok(match_chunk(old, new, &sa, start, end))
+    })?;
 
     // Stitch: bspatch starts with the old cursor at 0; before each chunk,
     // the previous triple's seek moves it to that chunk's old offset.
     let mut ops: Vec<Op> = Vec::new();
     let mut pos: i64 = 0;
     for m in results {
-        let m = m.ok_or(DiffError::Worker)?;
         let delta = m.old_offset as i64 - pos;
         if delta != 0 {
             match ops.last_mut() {

@@ -57,47 +57,16 @@ pub fn diff_with_codec(
         SuffixArray::build(old)?
     };
 
-    let threads = opts.threads.clamp(1, count.max(1));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Encoded, DiffError>>>> =
-        Mutex::new((0..count).map(|_| None).collect());
-    // A single worker runs on this thread: no spawn per diff (and no thread
-    // teardown racing a leak checker, see docs/fuzzing.md).
-    let work = || {
-        let mut z = None;
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= count {
-                break;
-            }
-            let start = i * cs;
-            let end = (start + cs).min(new.len());
-            let r = encode_chunk(old, new, &sa, start, end, codec, opts, &mut z);
-            let failed = r.is_err();
-            if let Ok(mut g) = results.lock() {
-                g[i] = Some(r);
-            }
-            if failed {
-                break;
-            }
-        }
-    };
-    if threads == 1 {
-        work();
-    } else {
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(work);
-            }
-        });
-    }
-    let results = results.into_inner().map_err(|_| DiffError::Worker)?;
+    let results = map_chunks(count, opts.threads, |i, z| {
+        let start = i * cs;
+        let end = (start + cs).min(new.len());
+        encode_chunk(old, new, &sa, start, end, codec, opts, z)
+    })?;
 
     let mut chunks = Vec::with_capacity(count);
     let mut bodies = Vec::with_capacity(count);
     let mut decoder_memory = 0u64;
-    for r in results {
-        let e = r.ok_or(DiffError::Worker)??;
+    for e in results {
         decoder_memory = decoder_memory.max(e.memory);
         chunks.push(e.entry);
         bodies.push(e.body);
@@ -117,6 +86,54 @@ pub fn diff_with_codec(
         patch.extend_from_slice(&b);
     }
     Ok(patch)
+}
+
+/// Runs `work(i, state)` for every chunk index in `0..count` on up to
+/// `threads` workers, each with its own `state` (e.g. a reused compressor),
+/// and returns the results in index order, or the first error in index
+/// order. A worker stops at its first error. A single worker runs on the
+/// calling thread: no spawn per diff (and no thread teardown racing a leak
+/// checker, see docs/fuzzing.md).
+pub(crate) fn map_chunks<T: Send, S: Default>(
+    count: usize,
+    threads: usize,
+    work: impl Fn(usize, &mut S) -> Result<T, DiffError> + Sync,
+) -> Result<Vec<T>, DiffError> {
+    let threads = threads.clamp(1, count.max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<T, DiffError>>>> =
+        Mutex::new((0..count).map(|_| None).collect());
+    let worker = || {
+        let mut state = S::default();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= count {
+                break;
+            }
+            let r = work(i, &mut state);
+            let failed = r.is_err();
+            if let Ok(mut g) = results.lock() {
+                g[i] = Some(r);
+            }
+            if failed {
+                break;
+            }
+        }
+    };
+    if threads == 1 {
+        worker();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(worker);
+            }
+        });
+    }
+    let results = results.into_inner().map_err(|_| DiffError::Worker)?;
+    results
+        .into_iter()
+        .map(|r| r.ok_or(DiffError::Worker)?)
+        .collect()
 }
 
 struct Encoded {
