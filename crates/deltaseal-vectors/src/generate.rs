@@ -1686,23 +1686,8 @@ fn roots(g: &mut Gen, old: &[u8], new: &[u8], o_small: &Old) -> Result<(), Gener
     let v3_doc = sign_doc(sroot::unsigned(&v3), &[&b, &c, &d], "root_v3")?;
     g.files.insert("root/root_v3.cbor".into(), v3_doc);
 
-    let vendor = ids::vendor_id(VENDOR);
     let patch = make_patch("roots", old, new, &opts(Level::Default, 1024), Codec::Zstd)?;
-    let input = ReleaseInput {
-        sequence: SEQUENCE,
-        vendor_id: vendor,
-        class_id: ids::class_id(&vendor, CLASS),
-        precursor: ImageRef {
-            size: old.len() as u64,
-            digest: sha256(old),
-        },
-        target: ImageRef {
-            size: new.len() as u64,
-            digest: sha256(new),
-        },
-        patch: &patch,
-        patch_index_digest: index_digest(&patch, &Limits::default()).unwrap_or_default(),
-    };
+    let input = release_input(old, new, &patch);
     let bundle = |keys: &[&SigningKey], case: &str| -> Result<Vec<u8>, GenerateError> {
         let (first, rest) = keys.split_first().ok_or(GenerateError::Sign {
             case: case.into(),
