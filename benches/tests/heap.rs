@@ -8,10 +8,9 @@
 //! a missing pair is skipped, unless `DELTASEAL_REQUIRE_CORPUS` names it
 //! (scripts/test.sh, and so CI, sets it).
 
-use std::path::PathBuf;
-
 use deltaseal_benches::heap::stream_install_peak;
 use deltaseal_diff::DiffOptions;
+use deltaseal_testkit::{Corpus, PairImages, mcu_pairs};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -19,31 +18,13 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 /// The heap a small device gives the update (issue 7).
 const MCU_HEAP: u64 = 64 * 1024;
 
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("CORPUS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../corpus-data"),
-    }
-}
-
 /// One test (dhat measures the whole process, so nothing may run beside it).
 #[test]
 fn mcu_profile_installs_within_64_kib_of_heap() {
-    let dir = corpus_dir();
+    let corpus = Corpus::locate();
     let mut measured = 0;
-    for pair in ["mcu-moondancer", "mcu-cityhub"] {
-        let d = dir.join(pair);
-        let (Ok(old), Ok(new)) = (
-            std::fs::read(d.join("old.bin")),
-            std::fs::read(d.join("new.bin")),
-        ) else {
-            let required = std::env::var("DELTASEAL_REQUIRE_CORPUS").unwrap_or_default();
-            assert!(
-                !required.split_whitespace().any(|p| p == pair),
-                "corpus pair {pair} is required (DELTASEAL_REQUIRE_CORPUS) but missing under {}",
-                dir.display()
-            );
-            eprintln!("SKIP: corpus pair {pair} not found; run ../shared/corpus/fetch.sh");
+    for pair in mcu_pairs().map(|p| p.name) {
+        let Some(PairImages { old, new }) = corpus.load_or_skip(pair) else {
             continue;
         };
         for (profile, opts) in [

@@ -12,54 +12,37 @@
 //! cargo run --release -p deltaseal-benches --bin corpus-sizes > benches/sizes.md
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use deltaseal_benches::heap::{PIECE, stream_install_peak_of};
 use deltaseal_diff::{DiffOptions, Level};
+use deltaseal_testkit::{Corpus, PAIRS, PairImages};
 use deltaseal_verify::patch::{Limits, apply_to_vec};
 
 // Counts the heap of streaming installs (the "install heap" column).
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-const PAIRS: [&str; 5] = [
-    "mcu-moondancer",
-    "mcu-cityhub",
-    "uefi-ovmf",
-    "exe-ruff",
-    "kernel-vmlinux",
-];
-
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("CORPUS_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpus-data"),
-        PathBuf::from,
-    )
-}
-
 fn main() {
-    let dir = corpus_dir();
+    let corpus = Corpus::locate();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "Corpus: `{}`; {threads} threads. Sizes are % of the new image. \
          `mcu` is `--profile mcu`; install heap is the heap high-water of a streaming \
          install (bundle fed in {PIECE}-byte pieces, see benches/src/heap.rs).\n",
-        dir.display()
+        corpus.dir().display()
     );
     println!(
         "| pair | new bytes | level | patch bytes | % of new | diff s | apply s | bsdiff % | vs bsdiff | install heap |"
     );
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
-    for pair in PAIRS {
-        let old_path = dir.join(pair).join("old.bin");
-        let new_path = dir.join(pair).join("new.bin");
-        let (Ok(old), Ok(new)) = (std::fs::read(&old_path), std::fs::read(&new_path)) else {
-            eprintln!("SKIP: corpus pair {pair} not found under {}", dir.display());
+    for pair in PAIRS.map(|p| p.name) {
+        let Some(PairImages { old, new }) = corpus.load_or_skip(pair) else {
             continue;
         };
-        let bsdiff = bsdiff_size(&old_path, &new_path);
+        let bsdiff = bsdiff_size(&corpus.old_path(pair), &corpus.new_path(pair));
         for (name, base) in [
             ("fast", DiffOptions::for_level(Level::Fast)),
             ("default", DiffOptions::for_level(Level::Default)),

@@ -7,13 +7,14 @@
 //! old reads and seeks outside old, output past the declared size).
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use bzip2::Compression;
 use bzip2::write::BzEncoder;
 use deltaseal_diff::DiffOptions;
 use deltaseal_diff::bsdiff40::{self, ImportError, ImportLimits, Stream};
+use deltaseal_testkit::{Corpus, PairImages, mcu_pairs};
 use deltaseal_verify::digest::sha256;
 use deltaseal_verify::patch::{ImageIoError, ImageSink};
 
@@ -289,13 +290,6 @@ fn debian_bspatch_applies_our_export_and_we_apply_debian_bsdiff() {
     to_bspatch(dir.path(), &noise(4, 1000), &[]);
 }
 
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("CORPUS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../corpus-data"),
-    }
-}
-
 /// The MCU pairs through Debian's tools both ways; prints our export size
 /// against Debian bsdiff's (`cargo test -- --nocapture`).
 /// `DELTASEAL_BSDIFF40_PAIRS` names other pairs (e.g. "uefi-ovmf exe-ruff").
@@ -304,21 +298,14 @@ fn corpus_pairs_interop_with_debian() {
     if !debian_tools() {
         return;
     }
-    let pairs = std::env::var("DELTASEAL_BSDIFF40_PAIRS")
-        .unwrap_or_else(|_| "mcu-moondancer mcu-cityhub".to_string());
-    let required = std::env::var("DELTASEAL_REQUIRE_CORPUS").unwrap_or_default();
+    let pairs = std::env::var("DELTASEAL_BSDIFF40_PAIRS").unwrap_or_else(|_| {
+        let mcu: Vec<_> = mcu_pairs().map(|p| p.name).collect();
+        mcu.join(" ")
+    });
+    let corpus = Corpus::locate();
     let dir = tempfile::tempdir().unwrap();
     for pair in pairs.split_whitespace() {
-        let d = corpus_dir().join(pair);
-        let (Ok(old), Ok(new)) = (
-            std::fs::read(d.join("old.bin")),
-            std::fs::read(d.join("new.bin")),
-        ) else {
-            assert!(
-                !required.split_whitespace().any(|p| p == pair),
-                "corpus pair {pair} is required but missing"
-            );
-            eprintln!("SKIP: corpus pair {pair} not found");
+        let Some(PairImages { old, new }) = corpus.load_or_skip(pair) else {
             continue;
         };
         let (ours, theirs) = interop(dir.path(), &old, &new);

@@ -1,28 +1,14 @@
 //! Corpus round trips: diff (default level, 2 threads), apply, compare, and
 //! print `pair old new patch %`. Pairs come from `$CORPUS_DIR` (default
-//! `<workspace>/../corpus-data`); missing pairs are skipped with a message.
+//! `<workspace>/../corpus-data`); missing pairs are skipped with a message,
+//! unless `DELTASEAL_REQUIRE_CORPUS` names them (`deltaseal_testkit`).
 //! `DELTASEAL_LEVEL=fast|max` and `DELTASEAL_CHUNK_SIZE=<bytes>` change the options.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use deltaseal_diff::{DiffOptions, Level, diff};
+use deltaseal_testkit::{Corpus, PAIRS, PairImages};
 use deltaseal_verify::patch::{Limits, PatchHeader, apply_to_vec};
-
-const PAIRS: [&str; 5] = [
-    "mcu-moondancer",
-    "mcu-cityhub",
-    "uefi-ovmf",
-    "exe-ruff",
-    "kernel-vmlinux",
-];
-
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os("CORPUS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../corpus-data"),
-    }
-}
 
 fn level() -> Level {
     match std::env::var("DELTASEAL_LEVEL").as_deref() {
@@ -34,22 +20,9 @@ fn level() -> Level {
 
 #[test]
 fn corpus_round_trips() {
-    let dir = corpus_dir();
-    for pair in PAIRS {
-        let d = dir.join(pair);
-        let (Ok(old), Ok(new)) = (
-            std::fs::read(d.join("old.bin")),
-            std::fs::read(d.join("new.bin")),
-        ) else {
-            // scripts/test.sh (and so CI) names the pairs it fetched: there a
-            // missing pair is a failure, not a skip.
-            let required = std::env::var("DELTASEAL_REQUIRE_CORPUS").unwrap_or_default();
-            assert!(
-                !required.split_whitespace().any(|p| p == pair),
-                "corpus pair {pair} is required (DELTASEAL_REQUIRE_CORPUS) but missing under {}",
-                dir.display()
-            );
-            eprintln!("SKIP: corpus pair {pair} not found; run ../shared/corpus/fetch.sh");
+    let corpus = Corpus::locate();
+    for pair in PAIRS.map(|p| p.name) {
+        let Some(PairImages { old, new }) = corpus.load_or_skip(pair) else {
             continue;
         };
         let mut opts = DiffOptions {
