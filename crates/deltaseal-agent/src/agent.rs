@@ -17,7 +17,7 @@ use crate::state::{
     Image, JOURNAL, Journal, REPORTS, STATE, Slot, State, TRUST_KEY, TRUST_ROOT, Update, read_json,
     remove_durably, write_atomic, write_json,
 };
-use crate::storage::Storage;
+use crate::storage::{LOCK, Storage};
 use crate::window::Window;
 
 /// What the device trusts to sign its updates.
@@ -80,12 +80,15 @@ pub enum InstallOutcome {
         /// The bundle's sequence.
         sequence: u64,
     },
-    /// Deferrable bundle outside the maintenance window: nothing written.
+    /// Deferrable bundle outside the maintenance window: a `deferred`
+    /// report is written, the slots, the state and any journal are not.
     Deferred {
         /// The bundle's sequence.
         sequence: u64,
         /// When the window opens (Unix seconds).
         install_at: u64,
+        /// The report file under `reports/`.
+        report: String,
     },
 }
 
@@ -138,6 +141,18 @@ pub struct Status {
 }
 
 /// A reference A/B device agent over a [`Storage`]. See the crate docs.
+///
+/// # One agent per device at a time
+///
+/// [`Agent::init`], [`Agent::install`], [`Agent::boot`] and
+/// [`Agent::confirm`] first take the storage's exclusive lock
+/// ([`Storage::lock`]) and keep it until the agent is dropped. On a
+/// [`DirStorage`](crate::storage::DirStorage) another process, or another
+/// agent on the same directory, then gets [`AgentError::Locked`] before it
+/// reads the state or writes anything, so two installs never interleave
+/// their state writes. [`Agent::status`], [`Agent::state`] and
+/// [`Agent::reports`] take no lock: every file they read is replaced
+/// atomically, so they can watch an install under way.
 pub struct Agent<S: Storage> {
     storage: S,
     clock: Box<dyn FnMut() -> u64>,
@@ -212,6 +227,12 @@ impl<S: Storage> Agent<S> {
         sequence: u64,
         identity: &Identity,
     ) -> Result<(), AgentError> {
+        // The directory must exist to hold the lock file; creating it is
+        // idempotent, so a second `init` racing this one does no harm.
+        self.storage
+            .create_dir("")
+            .map_err(|e| AgentError::io("", e))?;
+        self.lock()?;
         if self
             .storage
             .len(STATE)
@@ -308,6 +329,32 @@ impl<S: Storage> Agent<S> {
         (self.clock)()
     }
 
+    /// Takes the storage's exclusive lock (see the type's docs).
+    fn lock(&mut self) -> Result<(), AgentError> {
+        self.storage.lock().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                AgentError::Locked
+            } else {
+                AgentError::io(LOCK, e)
+            }
+        })
+    }
+
+    /// Takes the lock on a storage that holds a device. A directory without
+    /// one is refused first, so that a mistyped `--device` gets
+    /// [`AgentError::NotInitialised`] and no lock file.
+    fn lock_device(&mut self) -> Result<(), AgentError> {
+        if self
+            .storage
+            .len(STATE)
+            .map_err(|e| AgentError::io(STATE, e))?
+            .is_none()
+        {
+            return Err(AgentError::NotInitialised);
+        }
+        self.lock()
+    }
+
     fn read_report(&mut self, name: &str) -> Result<Option<Report>, AgentError> {
         read_json(&mut self.storage, &format!("{REPORTS}/{name}"))
     }
@@ -349,12 +396,15 @@ impl<S: Storage> Agent<S> {
     /// same bundle. On success the new slot is pending: the next
     /// [`Agent::boot`] tries it.
     ///
-    /// A rejected bundle writes a `failed` report and nothing else.
+    /// A rejected bundle writes a `failed` report and nothing else; a
+    /// deferred one a `deferred` report and nothing else. A device locked by
+    /// another agent ([`AgentError::Locked`]) gets no report at all.
     pub fn install(
         &mut self,
         bundle: &[u8],
         opts: &InstallOptions,
     ) -> Result<InstallOutcome, AgentError> {
+        self.lock_device()?;
         let state = self.state()?;
         let bundle_sha256 = hex::encode(sha256(bundle));
         for (update, what) in [(&state.pending, "pending"), (&state.trial, "on trial")] {
@@ -393,6 +443,7 @@ impl<S: Storage> Agent<S> {
                     resumed_from_chunk: None,
                     retry: opts.retry_rolled_back,
                     start_ms,
+                    install_at: None,
                 };
                 let name = format!("{start_ms:013}-failed.json");
                 let _ = self.write_report(&name, &report);
@@ -441,9 +492,36 @@ impl<S: Storage> Agent<S> {
             && let Some(window) = opts.window
             && !window.contains(opts.window_now)
         {
+            let install_at = window.next_open(opts.window_now);
+            // Only a record, so operators see that the bundle arrived and
+            // when it will go in. It is final: the install, when it comes,
+            // writes a record of its own under another name.
+            let report_name = format!("{start_ms:013}-seq{}-deferred.json", manifest.sequence);
+            let report = Report {
+                bundle: opts.bundle_name.clone(),
+                bundle_sha256: bundle_sha256.to_owned(),
+                from_version: state
+                    .image(state.active)
+                    .map(|i| version(&i.sha256))
+                    .unwrap_or_default(),
+                to_version: version(&hex::encode(manifest.target.digest)),
+                from_sequence: state.installed_sequence,
+                sequence: manifest.sequence,
+                start: rfc3339(start_ms / 1000),
+                end: Some(rfc3339(self.now_ms() / 1000)),
+                downtime_ms: None,
+                result: "deferred".into(),
+                error: None,
+                resumed_from_chunk: None,
+                retry: opts.retry_rolled_back,
+                start_ms,
+                install_at: Some(rfc3339(install_at)),
+            };
+            self.write_report(&report_name, &report)?;
             return Ok(InstallOutcome::Deferred {
                 sequence: manifest.sequence,
-                install_at: window.next_open(opts.window_now),
+                install_at,
+                report: report_name,
             });
         }
         // 5-6: payload against the manifest before parsing, then the patch
@@ -506,6 +584,7 @@ impl<S: Storage> Agent<S> {
                     resumed_from_chunk: None,
                     retry: opts.retry_rolled_back,
                     start_ms,
+                    install_at: None,
                 };
                 self.write_report(&report_name, &report)?;
                 let j = Journal {
@@ -650,6 +729,7 @@ impl<S: Storage> Agent<S> {
     /// slot is booted once on trial; otherwise the active slot boots. Every
     /// slot is checked against its recorded digest before it is booted.
     pub fn boot(&mut self) -> Result<BootOutcome, AgentError> {
+        self.lock_device()?;
         let mut state = self.state()?;
         let now = self.now_ms();
         // A journal left by an install that finished (the power went
@@ -726,6 +806,7 @@ impl<S: Storage> Agent<S> {
     /// Makes the image on trial permanent and only now raises the installed
     /// sequence (never lowering it). The previous slot stays as the backup.
     pub fn confirm(&mut self) -> Result<Update, AgentError> {
+        self.lock_device()?;
         let mut state = self.state()?;
         let trial = state.trial.clone().ok_or(AgentError::NothingToConfirm)?;
         let now = self.now_ms();

@@ -60,6 +60,10 @@ pub enum AgentError {
         /// The bundle's sequence.
         sequence: u64,
     },
+    /// Another agent holds the device's lock (it is installing, booting or
+    /// confirming): this one changed nothing.
+    #[error("another process holds the device's lock")]
+    Locked,
     /// Another update is pending or on trial.
     #[error(
         "update {sequence} is {state}: boot and confirm it (or boot again to roll it back) first"

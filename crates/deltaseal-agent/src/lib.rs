@@ -3,14 +3,16 @@
 //! The device is a directory: two image slots (`slot-a.img`, `slot-b.img`),
 //! a state directory (`state/state.json`: installed sequence, vendor/class
 //! ids, active and pending slot; `state/trust.*`; `state/journal.json` while
-//! an install is under way) and `reports/` (one JSON record per install).
+//! an install is under way), `reports/` (one JSON record per install,
+//! deferrals included) and `lock`, which keeps a second agent process off
+//! the device (see [`Agent`]).
 //! Every state write is atomic (temp file, fsync, rename, fsync directory),
 //! and every byte goes through the [`storage::Storage`] trait, so the
 //! power-cut tests can interrupt the agent after any single operation.
 //!
 //! ```text
 //! install: bundle ─► decode ─► trust root threshold ─► policy (sequence > installed,
-//!   vendor, class, expiry, not rolled back) ─► [window: defer if deferrable]
+//!   vendor, class, expiry, not rolled back) ─► [window: deferrable waits, report only]
 //!   ─► payload + patch index vs manifest ─► precursor = active slot
 //!   ─► per chunk: apply, write inactive slot, fsync, journal ─► final digest ─► pending
 //! boot:    pending ─► trial (booted once) ─► confirm ─► installed sequence raised

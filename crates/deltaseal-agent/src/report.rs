@@ -4,7 +4,13 @@
 use serde::{Deserialize, Serialize};
 
 /// One install, as an operator sees it. Written when the install starts and
-/// rewritten at every step (pending, trial, confirmed or rolled back).
+/// rewritten at every step (pending, trial, confirmed or rolled back); a
+/// refused bundle gets one `failed` record and a deferred one one `deferred`
+/// record, each final.
+///
+/// Fields added after the first release are optional and left out of the
+/// JSON when empty, so older records still parse and records that do not
+/// use them are written exactly as before.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// The bundle file as given to `install`.
@@ -26,7 +32,8 @@ pub struct Report {
     /// Milliseconds from switching slots (the trial boot) to the
     /// confirmation or the rollback.
     pub downtime_ms: Option<u64>,
-    /// `installing`, `pending`, `trial`, `installed`, `rolled_back` or `failed`.
+    /// `installing`, `pending`, `trial`, `installed`, `rolled_back`,
+    /// `failed` or `deferred`.
     pub result: String,
     /// Why it failed or was rolled back.
     pub error: Option<String>,
@@ -37,10 +44,18 @@ pub struct Report {
     pub retry: bool,
     /// Start as Unix milliseconds (for sorting and downtime).
     pub start_ms: u64,
+    /// A `deferred` record only: when the maintenance window opens and the
+    /// bundle will install (RFC 3339, UTC). The install itself, when it
+    /// comes, writes a record of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_at: Option<String>,
 }
 
 /// Columns of [`csv`], in order.
-pub const CSV_COLUMNS: [&str; 12] = [
+///
+/// New columns are only ever appended, so importers that read by position
+/// keep working.
+pub const CSV_COLUMNS: [&str; 13] = [
     "device",
     "bundle",
     "from_version",
@@ -53,6 +68,7 @@ pub const CSV_COLUMNS: [&str; 12] = [
     "result",
     "error",
     "resumed_from_chunk",
+    "install_at",
 ];
 
 fn field(s: &str) -> String {
@@ -80,6 +96,7 @@ pub fn row(device: &str, r: &Report) -> Vec<String> {
         r.resumed_from_chunk
             .map(|c| c.to_string())
             .unwrap_or_default(),
+        r.install_at.clone().unwrap_or_default(),
     ]
 }
 
@@ -149,13 +166,54 @@ mod tests {
             resumed_from_chunk: None,
             retry: false,
             start_ms: 0,
+            install_at: None,
         };
         let text = csv(&[("pump-1".into(), r)]);
         let line = text.lines().nth(1).unwrap();
         assert_eq!(
             line,
-            "pump-1,\"a,b.bundle\",x,y,1,2,2025-11-25T00:00:00Z,,42,installed,\"said \"\"no\"\"\","
+            "pump-1,\"a,b.bundle\",x,y,1,2,2025-11-25T00:00:00Z,,42,installed,\"said \"\"no\"\"\",,"
         );
         assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+
+    /// A record written before `install_at` existed parses, and a record
+    /// without it is written back byte for byte: no new key appears.
+    #[test]
+    fn records_without_install_at_parse_and_are_written_unchanged() {
+        let old = r#"{
+  "bundle": "update.bundle",
+  "bundle_sha256": "00",
+  "from_version": "aaaaaaaaaaaa",
+  "to_version": "bbbbbbbbbbbb",
+  "from_sequence": 6,
+  "sequence": 7,
+  "start": "2025-11-25T00:00:00Z",
+  "end": "2025-11-25T00:01:00Z",
+  "downtime_ms": 1200,
+  "result": "installed",
+  "error": null,
+  "resumed_from_chunk": null,
+  "retry": false,
+  "start_ms": 1764028800000
+}"#;
+        let r: Report = serde_json::from_str(old).unwrap();
+        assert_eq!(r.install_at, None);
+        assert_eq!(serde_json::to_string_pretty(&r).unwrap(), old);
+
+        let deferred = Report {
+            result: "deferred".into(),
+            install_at: Some(rfc3339(1_764_122_400)),
+            ..r
+        };
+        let text = serde_json::to_string(&deferred).unwrap();
+        assert!(
+            text.ends_with(r#""install_at":"2025-11-26T02:00:00Z"}"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Report>(&text).unwrap(), deferred);
+        let cells = row("pump-2", &deferred);
+        assert_eq!(cells.len(), CSV_COLUMNS.len());
+        assert_eq!(cells.last().unwrap(), "2025-11-26T02:00:00Z");
     }
 }

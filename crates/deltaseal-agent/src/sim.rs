@@ -258,6 +258,12 @@ impl Storage for PowerCutStorage {
         Ok(())
     }
 
+    /// Nothing to exclude: the simulated disk belongs to the one agent
+    /// that holds it, and no other process can reach it.
+    fn lock(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     fn list(&mut self, dir: &str) -> io::Result<Vec<String>> {
         Ok(self
             .names

@@ -8,12 +8,23 @@
 //!
 //! Paths are `/`-separated and relative to the device directory (`""` is the
 //! directory itself).
+//!
+//! [`Storage::lock`] keeps a second agent off the same device: on a
+//! [`DirStorage`] it is an advisory lock on the [`LOCK`] file, which the
+//! kernel drops when the holder exits or is killed, so a stale lock never
+//! outlives an interrupted install.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
+
+/// The lock file in the device directory ([`DirStorage::lock`]). Its
+/// existence means nothing; only the lock on it does. It is never removed:
+/// a holder's lock stays on the file it opened, so removing the name would
+/// let a third process lock a new file under it.
+pub const LOCK: &str = "lock";
 
 /// File operations the agent needs. Reads are free; each mutating call
 /// (`write_at`, `set_len`, `sync`, `rename`, `remove`, `sync_dir`,
@@ -45,6 +56,12 @@ pub trait Storage {
     fn create_dir(&mut self, dir: &str) -> io::Result<()>;
     /// Names of the files in directory `dir`, sorted; empty if it is missing.
     fn list(&mut self, dir: &str) -> io::Result<Vec<String>>;
+    /// Take the exclusive lock on the whole storage and hold it as long as
+    /// this value lives; taking it again while holding it does nothing.
+    /// Never waits: if someone else holds it, fails at once with
+    /// [`io::ErrorKind::WouldBlock`]. Changes no data, so it is not one of
+    /// the steps a power cut interrupts.
+    fn lock(&mut self) -> io::Result<()>;
 }
 
 /// The parent directory of a storage path (`""` for the root).
@@ -52,7 +69,8 @@ pub fn parent(path: &str) -> &str {
     path.rfind('/').map_or("", |i| path.get(..i).unwrap_or(""))
 }
 
-/// [`Storage`] on a real directory, with real `fsync`s.
+/// [`Storage`] on a real directory, with real `fsync`s, and an advisory
+/// lock ([`DirStorage::lock`]) against other processes.
 ///
 /// ```no_run
 /// use deltaseal_agent::storage::{DirStorage, Storage};
@@ -64,14 +82,18 @@ pub fn parent(path: &str) -> &str {
 pub struct DirStorage {
     root: PathBuf,
     open: HashMap<String, File>,
+    /// The open [`LOCK`] file while this storage holds the lock.
+    lock: Option<File>,
 }
 
 impl DirStorage {
-    /// Storage rooted at `root` (the device directory).
+    /// Storage rooted at `root` (the device directory). Takes no lock until
+    /// [`Storage::lock`] is called.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         DirStorage {
             root: root.into(),
             open: HashMap::new(),
+            lock: None,
         }
     }
 
@@ -158,6 +180,48 @@ impl Storage for DirStorage {
 
     fn create_dir(&mut self, dir: &str) -> io::Result<()> {
         fs::create_dir_all(self.path(dir))
+    }
+
+    /// An exclusive advisory lock on `<root>/lock` ([`File::try_lock`]:
+    /// `flock(2)` on Linux), created if missing. The lock belongs to this
+    /// value's open file, so it also keeps out another `DirStorage` of the
+    /// same process, and it is released when this value is dropped or the
+    /// process ends, however it ends. Only processes that take the lock
+    /// are kept out (it is advisory).
+    ///
+    /// ```
+    /// use deltaseal_agent::storage::{DirStorage, Storage};
+    /// # let dir = std::env::temp_dir().join(format!("deltaseal-lock-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let mut first = DirStorage::new(&dir);
+    /// first.lock()?;
+    /// let mut second = DirStorage::new(&dir);
+    /// let busy = second.lock().unwrap_err();
+    /// assert_eq!(busy.kind(), std::io::ErrorKind::WouldBlock);
+    /// drop(first);
+    /// second.lock()?;
+    /// # drop(second);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    fn lock(&mut self) -> io::Result<()> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.path(LOCK))?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.lock = Some(file);
+                Ok(())
+            }
+            Err(TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
     }
 
     fn list(&mut self, dir: &str) -> io::Result<Vec<String>> {

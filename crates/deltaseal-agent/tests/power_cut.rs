@@ -394,10 +394,32 @@ fn unconfirmed_trial_rolls_back_and_is_not_reinstalled_silently() {
     assert_eq!(active_digest(&mut agent), sha256(&c.new));
 }
 
+/// The release of `c`, signed again as deferrable (manifest parameter -262).
+fn deferrable_bundle(c: &Case) -> Vec<u8> {
+    use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, ManifestOptions, build_bundle_opts};
+    let b = deltaseal_verify::bundle::Bundle::decode(&c.bundle).unwrap();
+    let m = b.manifest().clone();
+    let input = ReleaseInput {
+        sequence: m.sequence,
+        vendor_id: m.vendor_id,
+        class_id: m.class_id,
+        precursor: m.precursor,
+        target: m.target,
+        patch: b.payload().unwrap(),
+        patch_index_digest: m.patch.index_digest,
+    };
+    build_bundle_opts(
+        &input,
+        DEFAULT_COMPONENT_ID,
+        &ManifestOptions::default().deferrable(true),
+        &[key()],
+    )
+    .unwrap()
+}
+
 /// A deferrable bundle waits for the window; an urgent one does not.
 #[test]
 fn maintenance_window_defers_only_deferrable_bundles() {
-    use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, ManifestOptions, build_bundle_opts};
     let c = small_case();
     let window: deltaseal_agent::Window = "02:00-04:00".parse().unwrap();
     let day = 1_764_028_800u64; // 2025-11-25T00:00:00Z
@@ -415,63 +437,124 @@ fn maintenance_window_defers_only_deferrable_bundles() {
     let (urgent, st) = at(12, &c.bundle);
     assert!(matches!(urgent, InstallOutcome::Pending { .. }) && st == "pending");
 
-    // Rebuild the same release as deferrable.
-    let b = deltaseal_verify::bundle::Bundle::decode(&c.bundle).unwrap();
-    let m = b.manifest().clone();
-    let patch = b.payload().unwrap();
-    let input = ReleaseInput {
-        sequence: m.sequence,
-        vendor_id: m.vendor_id,
-        class_id: m.class_id,
-        precursor: m.precursor,
-        target: m.target,
-        patch,
-        patch_index_digest: m.patch.index_digest,
-    };
-    let deferrable = build_bundle_opts(
-        &input,
-        DEFAULT_COMPONENT_ID,
-        &ManifestOptions::default().deferrable(true),
-        &[key()],
-    )
-    .unwrap();
+    let deferrable = deferrable_bundle(&c);
     let (later, st) = at(12, &deferrable);
-    assert_eq!(
-        later,
-        InstallOutcome::Deferred {
-            sequence: NEW_SEQ,
-            install_at: day + 26 * 3600
-        }
+    assert!(
+        matches!(
+            later,
+            InstallOutcome::Deferred { sequence: NEW_SEQ, install_at, .. }
+                if install_at == day + 26 * 3600
+        ),
+        "{later:?}"
     );
     assert_eq!(st, "idle");
     let (inside, st) = at(3, &deferrable);
     assert!(matches!(inside, InstallOutcome::Pending { .. }) && st == "pending");
 }
 
+/// A deferral writes one final `deferred` record (the bundle, both
+/// versions, when it will install, no downtime) and nothing else; the
+/// install inside the window then writes a record of its own, and the
+/// deferred one stays as it was.
+#[test]
+fn deferred_install_is_reported_and_the_install_gets_its_own_record() {
+    let c = small_case();
+    let deferrable = deferrable_bundle(&c);
+    let window: deltaseal_agent::Window = "02:00-04:00".parse().unwrap();
+    let day = 1_764_028_800u64; // 2025-11-25T00:00:00Z
+    let at = |now: u64| InstallOptions {
+        window: Some(window),
+        window_now: now,
+        ..opts(false)
+    };
+    let mut agent = Agent::with_clock(fresh_device(&c), clock());
+    let mut before = agent.storage().clone();
+
+    let out = agent.install(&deferrable, &at(day + 12 * 3600)).unwrap();
+    let InstallOutcome::Deferred {
+        sequence,
+        install_at,
+        report,
+    } = out
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!((sequence, install_at), (NEW_SEQ, day + 26 * 3600));
+    let disk = agent.storage();
+    for path in [
+        "slot-a.img",
+        "slot-b.img",
+        "state/state.json",
+        "state/journal.json",
+    ] {
+        assert_eq!(
+            disk.read(path).unwrap(),
+            before.read(path).unwrap(),
+            "{path}"
+        );
+    }
+    assert_eq!(disk.list("reports").unwrap(), core::slice::from_ref(&report));
+    let record = disk.read(&format!("reports/{report}")).unwrap();
+
+    let reports = agent.reports().unwrap();
+    let [deferred] = reports.as_slice() else {
+        panic!("{reports:?}")
+    };
+    let version = |image: &[u8]| hex::encode(sha256(image))[..12].to_owned();
+    assert_eq!(deferred.result, "deferred");
+    assert_eq!(deferred.bundle, "update.bundle");
+    assert_eq!(deferred.bundle_sha256, hex::encode(sha256(&deferrable)));
+    assert_eq!(deferred.from_version, version(&c.old));
+    assert_eq!(deferred.to_version, version(&c.new));
+    assert_eq!(
+        (deferred.from_sequence, deferred.sequence),
+        (OLD_SEQ, NEW_SEQ)
+    );
+    assert_eq!(
+        deferred.start,
+        deltaseal_agent::report::rfc3339(deferred.start_ms / 1000)
+    );
+    assert!(deferred.end.is_some());
+    assert_eq!(deferred.install_at.as_deref(), Some("2025-11-26T02:00:00Z"));
+    assert_eq!(
+        (
+            deferred.downtime_ms,
+            &deferred.error,
+            deferred.resumed_from_chunk
+        ),
+        (None, &None, None)
+    );
+    assert_eq!(agent.status().unwrap().state, "idle");
+
+    // Inside the window it installs, under a record of its own.
+    match agent.install(&deferrable, &at(install_at + 1800)).unwrap() {
+        InstallOutcome::Pending {
+            report: installing, ..
+        } => assert_ne!(installing, report),
+        o => panic!("{o:?}"),
+    }
+    agent.boot().unwrap();
+    agent.confirm().unwrap();
+    assert_eq!(active_digest(&mut agent), sha256(&c.new));
+    let reports = agent.reports().unwrap();
+    let results: Vec<&str> = reports.iter().map(|r| r.result.as_str()).collect();
+    assert_eq!(results, ["deferred", "installed"]);
+    assert_eq!(&reports[0], deferred);
+    assert_eq!(reports[1].install_at, None);
+    assert!(reports[1].downtime_ms.is_some());
+    assert_eq!(
+        agent.storage().read(&format!("reports/{report}")).unwrap(),
+        record,
+        "the deferred record is history: never rewritten"
+    );
+}
+
 /// A journal belongs to one bundle: an interrupted install replaced by
 /// another bundle starts from chunk 0, and the abandoned one is reported.
 #[test]
 fn interrupted_install_replaced_by_another_bundle() {
-    use deltaseal_sign::bundle::{DEFAULT_COMPONENT_ID, ManifestOptions, build_bundle_opts};
     let c = small_case();
-    let b = deltaseal_verify::bundle::Bundle::decode(&c.bundle).unwrap();
-    let m = b.manifest().clone();
-    let input = ReleaseInput {
-        sequence: m.sequence,
-        vendor_id: m.vendor_id,
-        class_id: m.class_id,
-        precursor: m.precursor,
-        target: m.target,
-        patch: b.payload().unwrap(),
-        patch_index_digest: m.patch.index_digest,
-    };
-    let other = build_bundle_opts(
-        &input,
-        DEFAULT_COMPONENT_ID,
-        &ManifestOptions::default().deferrable(true),
-        &[key()],
-    )
-    .unwrap();
+    let other = deferrable_bundle(&c);
     let mut disk = fresh_device(&c);
     disk.cut_after(40);
     let mut agent = Agent::with_clock(disk, clock());

@@ -1,7 +1,8 @@
 //! Issue 7: the operator session of docs/agent.md, run for real: device
 //! init, install, an install killed with SIGKILL half way, resume, boot on
 //! trial, unconfirmed boot -> rollback, refused silent reinstall, explicit
-//! retry, confirm, status, maintenance window, report (table and CSV).
+//! retry, confirm, status, maintenance window, report (table and CSV);
+//! then the deferred record and the device lock on their own.
 
 mod common;
 
@@ -297,6 +298,7 @@ fn operator_session() {
             ("pump-1", "failed"),
             ("pump-1", "installed"),
             ("pump-1", "failed"),
+            ("pump-2", "deferred"),
             ("pump-2", "pending"),
             ("pump-3", "installed"),
             ("pump-3", "failed"),
@@ -307,10 +309,204 @@ fn operator_session() {
     assert!(first[8].parse::<u64>().is_ok(), "downtime_ms: {}", lines[1]);
     let table = w.ok(&["report", "pump-1", "pump-2", "pump-3"]);
     assert!(
-        table.contains("7 installs on 3 devices: 2 installed, 1 rolled back, 3 failed"),
+        table.contains("7 installs on 3 devices: 2 installed, 1 rolled back, 3 failed; 1 deferred"),
         "{table}"
     );
     // Not a device: one error line.
     w.rejected(&["report", "old.bin"]);
     w.rejected(&["status", "--device", "nowhere"]);
+}
+
+/// A small device for the tests below: `dev` runs a 64 KiB `small-old.bin`
+/// at sequence 6; `small.bundle` (urgent) and `small-deferrable.bundle`
+/// take it to `small-new.bin`, sequence 7.
+fn small_device(w: &Workdir, dev: &str) {
+    let old = common::noise(11, 64 << 10);
+    let mut new = old.clone();
+    for i in (0..new.len()).step_by(1021) {
+        new[i] ^= 0x3c;
+    }
+    std::fs::write(w.path("small-old.bin"), &old).unwrap();
+    std::fs::write(w.path("small-new.bin"), &new).unwrap();
+    w.ok(&["keygen", "-o", "release.pem"]);
+    for (out, extra) in [
+        ("small.bundle", None),
+        ("small-deferrable.bundle", Some("--deferrable")),
+    ] {
+        let mut args = vec![
+            "release",
+            "--old",
+            "small-old.bin",
+            "--new",
+            "small-new.bin",
+            "--key",
+            "release.pem",
+            "--sequence",
+            "7",
+            "--vendor",
+            VENDOR,
+            "--class",
+            CLASS,
+            "--chunk-size",
+            "16384",
+            "-o",
+            out,
+        ];
+        args.extend(extra);
+        w.ok(&args);
+    }
+    w.ok(&[
+        "device",
+        "init",
+        "--device",
+        dev,
+        "--image",
+        "small-old.bin",
+        "--trust",
+        "release.pub.pem",
+        "--sequence",
+        "6",
+        "--vendor",
+        VENDOR,
+        "--class",
+        CLASS,
+    ]);
+}
+
+/// The CSV rows of `deltaseal report DEV --csv`, split into cells (no cell
+/// here holds a comma).
+fn report_rows(w: &Workdir, dev: &str) -> Vec<Vec<String>> {
+    let csv = w.ok(&["report", dev, "--csv"]);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "device,bundle,from_version,to_version,from_sequence,sequence,start,end,\
+         downtime_ms,result,error,resumed_from_chunk,install_at"
+    );
+    lines
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+/// A deferred install is on the record: `deltaseal report` shows when the
+/// bundle arrived and when it will install; the install itself, inside
+/// the window, gets a record of its own and the deferred one stays.
+#[test]
+fn deferred_install_is_reported() {
+    let w = Workdir::new();
+    small_device(&w, "pump-4");
+    let install = |now: &str| {
+        w.ok(&[
+            "install",
+            "small-deferrable.bundle",
+            "--device",
+            "pump-4",
+            "--window",
+            "02:00-04:00",
+            "--now",
+            now,
+            "--json",
+        ])
+    };
+    let out: Value = serde_json::from_str(&install("2026-11-25T12:00:00Z")).unwrap();
+    assert_eq!(out["result"], "deferred");
+    assert!(
+        out["report"]
+            .as_str()
+            .unwrap()
+            .ends_with("-seq7-deferred.json"),
+        "{out}"
+    );
+    let st = status(&w, "pump-4");
+    assert_eq!(
+        (st["state"].as_str(), st["sequence"].as_u64()),
+        (Some("idle"), Some(6))
+    );
+
+    let rows = report_rows(&w, "pump-4");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let deferred = rows[0].clone();
+    let from = &st["slots"]["a"]["image"]["sha256"].as_str().unwrap()[..12];
+    assert_eq!(deferred[0], "pump-4");
+    assert_eq!(deferred[1], "small-deferrable.bundle");
+    assert_eq!(deferred[2], from);
+    assert_eq!((deferred[4].as_str(), deferred[5].as_str()), ("6", "7"));
+    assert_eq!(deferred[8], "", "no downtime");
+    assert_eq!(deferred[9], "deferred");
+    assert_eq!(deferred[12], "2026-11-26T02:00:00Z");
+    let table = w.ok(&["report", "pump-4"]);
+    assert!(table.contains("2026-11-26T02:00:00Z"), "{table}");
+    assert!(
+        table.contains("0 installs on 1 devices: 0 installed, 0 rolled back, 0 failed; 1 deferred"),
+        "{table}"
+    );
+
+    // In the window: installed, under its own record.
+    let out: Value = serde_json::from_str(&install("2026-11-26T02:30:00Z")).unwrap();
+    assert_eq!(out["result"], "pending");
+    w.ok(&["boot", "--device", "pump-4"]);
+    w.ok(&["confirm", "--device", "pump-4"]);
+    let st = status(&w, "pump-4");
+    let to = &st["slots"]["b"]["image"]["sha256"].as_str().unwrap()[..12];
+    assert_eq!(deferred[3], to);
+    let rows = report_rows(&w, "pump-4");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0], deferred, "the deferred record is kept as it was");
+    assert_eq!(rows[1][9], "installed");
+    assert_eq!(rows[1][12], "");
+    let table = w.ok(&["report", "pump-4"]);
+    assert!(
+        table.contains("1 installs on 1 devices: 1 installed, 0 rolled back, 0 failed; 1 deferred"),
+        "{table}"
+    );
+}
+
+/// Another process holding the device (here: this test, through the lock
+/// file, exactly as a running `deltaseal install` holds it) makes install,
+/// boot and confirm fail at once with one error line, changing nothing.
+#[test]
+fn a_device_held_by_another_process_is_refused() {
+    let w = Workdir::new();
+    small_device(&w, "pump-5");
+    let snapshot = || {
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        for sub in ["", "state", "reports"] {
+            for e in std::fs::read_dir(w.path("pump-5").join(sub)).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_file() {
+                    files.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let before = snapshot();
+    let lock = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(w.path("pump-5/lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    for args in [
+        &["install", "small.bundle", "--device", "pump-5"][..],
+        &["boot", "--device", "pump-5"],
+        &["confirm", "--device", "pump-5"],
+    ] {
+        let err = w.rejected(args);
+        assert!(
+            err.starts_with("error: another deltaseal process holds the device pump-5"),
+            "{err}"
+        );
+    }
+    // Watching is allowed while another process works.
+    assert_eq!(status(&w, "pump-5")["state"], "idle");
+    w.ok(&["report", "pump-5"]);
+    assert_eq!(snapshot(), before, "nothing written");
+
+    drop(lock);
+    let out = w.ok(&["install", "small.bundle", "--device", "pump-5"]);
+    assert!(out.contains("installed sequence 7"), "{out}");
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use deltaseal_agent::BootOutcome;
 
 use crate::cmd::device;
@@ -19,9 +19,11 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let outcome = device::open(&args.device)
-        .boot()
-        .with_context(|| format!("boot of {} failed", args.device.display()))?;
+    let outcome = device::open(&args.device).boot().map_err(|e| {
+        device::failed(&args.device, e, || {
+            format!("boot of {} failed", args.device.display())
+        })
+    })?;
     if args.json || crate::ui::json() {
         println!("{}", serde_json::to_value(&outcome)?);
         return Ok(());

@@ -1,13 +1,15 @@
 //! `deltaseal confirm --device DIR [--json]`: keep the image on trial.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::cmd::{boot, device};
 
 pub fn run(args: &boot::Args) -> Result<()> {
-    let update = device::open(&args.device)
-        .confirm()
-        .with_context(|| format!("confirm on {} failed", args.device.display()))?;
+    let update = device::open(&args.device).confirm().map_err(|e| {
+        device::failed(&args.device, e, || {
+            format!("confirm on {} failed", args.device.display())
+        })
+    })?;
     if args.json || crate::ui::json() {
         println!(
             "{}",

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use deltaseal_agent::storage::DirStorage;
-use deltaseal_agent::{Agent, Identity, Trust};
+use deltaseal_agent::{Agent, AgentError, Identity, Trust};
 use deltaseal_sign::{ids, keys};
 use deltaseal_verify::root::SignedRoot;
 
@@ -55,6 +55,20 @@ pub fn open(dir: &Path) -> Agent<DirStorage> {
     Agent::new(DirStorage::new(dir))
 }
 
+/// An agent error as one `error:` line: `what` failed because of `err`,
+/// except that a device held by another process says so plainly (the
+/// operation did not start, so there is nothing else to tell).
+pub fn failed(dir: &Path, err: AgentError, what: impl FnOnce() -> String) -> anyhow::Error {
+    match err {
+        AgentError::Locked => anyhow!(
+            "another deltaseal process holds the device {} (its lock file); nothing was \
+             changed, try again when it has finished",
+            dir.display()
+        ),
+        err => anyhow::Error::new(err).context(what()),
+    }
+}
+
 /// `dir/name`, absolute when the directory can be resolved.
 pub fn slot_path(dir: &Path, name: &str) -> PathBuf {
     std::fs::canonicalize(dir)
@@ -96,7 +110,11 @@ fn run_init(args: &InitArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", args.device.display()))?;
     open(&args.device)
         .init(&image, &trust, args.sequence, &identity)
-        .with_context(|| format!("cannot initialise {}", args.device.display()))?;
+        .map_err(|e| {
+            failed(&args.device, e, || {
+                format!("cannot initialise {}", args.device.display())
+            })
+        })?;
     if crate::ui::json() {
         let report = serde_json::json!({
             "device": args.device,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use deltaseal_agent::report::rfc3339;
 use deltaseal_agent::{InstallOptions, InstallOutcome, Window};
 
@@ -45,7 +45,11 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let outcome = device::open(&args.device)
         .install(&bundle, &options)
-        .with_context(|| format!("install of {} refused", args.bundle.display()))?;
+        .map_err(|e| {
+            device::failed(&args.device, e, || {
+                format!("install of {} refused", args.bundle.display())
+            })
+        })?;
     if args.json || crate::ui::json() {
         let mut value = serde_json::to_value(&outcome)?;
         if let InstallOutcome::Deferred { install_at, .. } = outcome {
@@ -79,6 +83,7 @@ pub fn run(args: &Args) -> Result<()> {
         InstallOutcome::Deferred {
             sequence,
             install_at,
+            ..
         } => {
             println!(
                 "deferred: sequence {sequence} is deferrable and now is outside the \

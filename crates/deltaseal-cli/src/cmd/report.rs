@@ -74,16 +74,19 @@ pub fn run(args: &Args) -> Result<()> {
     for cells in &table {
         println!("{}", line(cells));
     }
-    let installed = rows.iter().filter(|(_, r)| r.result == "installed").count();
+    let count = |result: &str| rows.iter().filter(|(_, r)| r.result == result).count();
     let total_down: u64 = rows.iter().filter_map(|(_, r)| r.downtime_ms).sum();
+    // A deferral is a record but not an install: counted apart, and its
+    // install, when it comes, is counted by its own record.
+    let deferred = count("deferred");
     println!(
-        "{} installs on {} devices: {installed} installed, {} rolled back, {} failed; downtime {total_down} ms in total",
-        rows.len(),
+        "{} installs on {} devices: {} installed, {} rolled back, {} failed; {deferred} deferred; \
+         downtime {total_down} ms in total",
+        rows.len() - deferred,
         args.devices.len(),
-        rows.iter()
-            .filter(|(_, r)| r.result == "rolled_back")
-            .count(),
-        rows.iter().filter(|(_, r)| r.result == "failed").count(),
+        count("installed"),
+        count("rolled_back"),
+        count("failed"),
     );
     Ok(())
 }
