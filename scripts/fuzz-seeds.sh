@@ -8,11 +8,16 @@
 #   patch_apply          <- chunk bodies of the patch vectors, in the target's input framing
 #   diff_apply_roundtrip <- synthetic images (old/new pairs joined by the target's framing)
 #   stream_install       <- every bundle vector (mode 0) and every patch vector (mode 1), empty old
+#   bsdiff40_import      <- real BSDIFF40 patches, by Debian's bsdiff and by `deltaseal diff
+#                           --format bsdiff40`, for small synthetic pairs and for windows of the
+#                           MCU corpus pairs ($CORPUS_DIR, default ../corpus-data; skipped if
+#                           absent): whole (mode 0) and, where they fit, as raw streams (mode 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vectors=testvectors
 corpus=fuzz/corpus
-mkdir -p "$corpus"/{bundle_decode,cose_sign1,root_decode,patch_header,patch_apply,diff_apply_roundtrip,stream_install}
+corpus_dir="${CORPUS_DIR:-../corpus-data}"
+mkdir -p "$corpus"/{bundle_decode,cose_sign1,root_decode,patch_header,patch_apply,diff_apply_roundtrip,stream_install,bsdiff40_import}
 seed() { # seed TARGET FILE
     local h
     h=$(sha1sum "$2" | cut -c1-40)
@@ -94,6 +99,84 @@ for mode, pattern in [(0, "bundle/*.bundle"), (1, "patch/*.dsp")]:
         data = bytes([mode, i & 0xFF, 0]) + f.read_bytes()
         (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
 PY
-for t in bundle_decode cose_sign1 root_decode patch_header patch_apply diff_apply_roundtrip stream_install; do
+# bsdiff40_import: the target's old image is at most 255 bytes (one length
+# byte), so the pairs are small: synthetic edits, and 255-byte windows of the
+# MCU pairs' old images with the stretch of the new image that matches them.
+# Real encoders' patches give the fuzzer well-formed bzip2 streams and
+# control triples to mutate, which it would almost never build from random
+# bytes.
+pairs=$(mktemp -d)
+trap 'rm -rf "$pairs"' EXIT
+python3 - "$vectors" "$corpus_dir" "$pairs" <<'PY'
+import pathlib, sys
+vectors, corpus_dir, out = (pathlib.Path(a) for a in sys.argv[1:])
+def pair(name, old, new):
+    assert len(old) <= 255, name  # the target's old length is one byte
+    (out / name).mkdir()
+    (out / name / "old.bin").write_bytes(old)
+    (out / name / "new.bin").write_bytes(new)
+small_old = (vectors / "images/small_old.bin").read_bytes()
+small_new = (vectors / "images/small_new.bin").read_bytes()
+counting = bytes(range(255))
+pair("identical", counting, counting)
+pair("byte_edits", counting, bytes(b ^ 0x5A if i % 37 == 0 else b for i, b in enumerate(counting)))
+pair("insert_and_repeat", counting, counting[:100] + b"inserted" * 9 + counting[100:] * 3)
+pair("truncated", counting, counting[:64])
+pair("small_vectors", small_old[:255], small_new[:700])
+pair("unrelated", small_old[:128], small_new[-900:])
+pair("empty_old", b"", small_new[:256])
+pair("empty_new", counting, b"")
+for name in ("mcu-moondancer", "mcu-cityhub"):
+    d = corpus_dir / name
+    if not ((d / "old.bin").is_file() and (d / "new.bin").is_file()):
+        print(f"SKIP: corpus pair {name} not found under {corpus_dir}; run ../shared/corpus/fetch.sh", file=sys.stderr)
+        continue
+    old, new = (d / "old.bin").read_bytes(), (d / "new.bin").read_bytes()
+    for part in range(4):
+        at = len(new) * part // 4
+        # Align the old window on where this stretch of new came from.
+        found = old.find(new[at:at + 32])
+        start = found if found >= 0 else min(at, max(len(old) - 255, 0))
+        pair(f"{name}_{part}", old[start:start + 255], new[at:at + 600])
+PY
+cargo build --quiet --locked -p deltaseal-cli
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+have_bsdiff=1
+if ! command -v bsdiff >/dev/null; then
+    have_bsdiff=0
+    echo "SKIP: Debian bsdiff not on PATH (apt-get install bsdiff); bsdiff40_import gets our patches only" >&2
+fi
+for d in "$pairs"/*; do
+    "$target_dir/debug/deltaseal" diff "$d/old.bin" "$d/new.bin" -o "$d/ours.patch" --format bsdiff40 >/dev/null
+    # Debian bsdiff cannot mmap an empty file.
+    if [ "$have_bsdiff" = 1 ] && [ -s "$d/old.bin" ] && [ -s "$d/new.bin" ]; then
+        bsdiff "$d/old.bin" "$d/new.bin" "$d/debian.patch"
+    fi
+done
+# bsdiff40_import input: [mode][old len][ctrl len][diff len][new size: u16 LE][old][...]
+#   mode 0: [patch]; mode 1: [ctrl][diff][extra], uncompressed (the target bzip2s them)
+python3 - "$pairs" "$corpus/bsdiff40_import" <<'PY'
+import bz2, hashlib, pathlib, struct, sys
+pairs, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+def offt(b):  # bsdiff's sign-magnitude off_t
+    v = int.from_bytes(b, "little") & ~(1 << 63)
+    return -v if b[7] & 0x80 else v
+for d in sorted(pairs.iterdir()):
+    old = (d / "old.bin").read_bytes()
+    for f in sorted(d.glob("*.patch")):
+        p = f.read_bytes()
+        data = bytes([0, len(old), 0, 0, 0, 0]) + old + p
+        (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
+        assert p[:8] == b"BSDIFF40", f
+        ctrl_len, diff_len, new_size = offt(p[8:16]), offt(p[16:24]), offt(p[24:32])
+        ctrl = bz2.decompress(p[32:32 + ctrl_len])
+        diff = bz2.decompress(p[32 + ctrl_len:32 + ctrl_len + diff_len])
+        extra = bz2.decompress(p[32 + ctrl_len + diff_len:])
+        if len(ctrl) > 255 or len(diff) > 255 or new_size > 0xFFFF:
+            continue  # the raw mode's lengths are one byte (new size two)
+        data = bytes([1, len(old), len(ctrl), len(diff)]) + struct.pack("<H", new_size) + old + ctrl + diff + extra
+        (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
+PY
+for t in bundle_decode cose_sign1 root_decode patch_header patch_apply diff_apply_roundtrip stream_install bsdiff40_import; do
     echo "fuzz/corpus/$t: $(find "$corpus/$t" -type f | wc -l) inputs"
 done
