@@ -1,8 +1,9 @@
 //! Heap budget of a streaming install on the MCU corpus pairs (issue 7):
-//! with the `mcu` profile the measured heap high-water of a full install
-//! (bundle fed in small pieces, old read through `OldImage`, new written to
-//! a sink that keeps nothing) stays under 64 KiB, and, for every profile,
-//! under the bound the installer documents for the patch's declared memory.
+//! for every profile the measured heap high-water of a full install (bundle
+//! fed in small pieces, old read through `OldImage`, new written to a sink
+//! that keeps nothing) stays under the bound the installer documents for
+//! the patch's declared memory, and with the `mcu` profile that bound is
+//! under 64 KiB.
 //!
 //! Pairs come from `$CORPUS_DIR` (default `<workspace>/../corpus-data`);
 //! a missing pair is skipped, unless `DELTASEAL_REQUIRE_CORPUS` names it
@@ -44,10 +45,12 @@ fn mcu_profile_installs_within_64_kib_of_heap() {
             );
             if profile == "mcu" {
                 assert!(h.mcu_limits, "{pair}: mcu patch outside Limits::mcu()");
+                // The declared bound, not only the measurement, fits: a
+                // 64 KiB device can accept the patch from its header alone.
                 assert!(
-                    h.peak < MCU_HEAP,
-                    "{pair} mcu: peak {} B over 64 KiB",
-                    h.peak
+                    h.bound < MCU_HEAP,
+                    "{pair} mcu: documented bound {} B over 64 KiB",
+                    h.bound
                 );
             }
             measured += 1;

@@ -493,7 +493,10 @@ fn deferred_install_is_reported_and_the_install_gets_its_own_record() {
             "{path}"
         );
     }
-    assert_eq!(disk.list("reports").unwrap(), core::slice::from_ref(&report));
+    assert_eq!(
+        disk.list("reports").unwrap(),
+        core::slice::from_ref(&report)
+    );
     let record = disk.read(&format!("reports/{report}")).unwrap();
 
     let reports = agent.reports().unwrap();

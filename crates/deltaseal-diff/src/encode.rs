@@ -285,7 +285,7 @@ fn encode_chunk(
     body.extend_from_slice(&ctrl);
     body.extend_from_slice(&diff);
     body.extend_from_slice(&extra);
-    let memory = chunk_memory(codec, chunk_new.len() as u64, &bh).unwrap_or(u64::MAX);
+    let memory = chunk_memory(codec, chunk_new.len() as u64, &body).unwrap_or(u64::MAX);
     Ok(Encoded {
         entry: ChunkEntry {
             stored_len: body.len() as u64,

@@ -205,17 +205,18 @@ fn mcu_style_patches_fit_mcu_limits() {
     let mut rng = Rng(9);
     let old = structured(&mut rng, 200_000);
     let new = edit(&mut rng, &old);
-    let o = opts(Level::Default, 2, 16 * 1024);
+    let o = DiffOptions {
+        threads: 2,
+        ..DiffOptions::mcu()
+    };
     for codec in [Codec::Zstd, Codec::None] {
         let p = diff_with_codec(&old, &new, &o, codec).unwrap();
         let h = PatchHeader::decode(&p, &Limits::mcu()).unwrap();
-        if codec == Codec::None {
-            assert!(
-                h.decoder_memory <= 64 * 1024,
-                "declared {}",
-                h.decoder_memory
-            );
-        }
+        assert!(
+            h.decoder_memory <= 64 * 1024,
+            "{codec:?}: declared {}",
+            h.decoder_memory
+        );
         assert_eq!(apply_to_vec(&old, &p, &Limits::mcu()).unwrap(), new);
     }
 }

@@ -82,9 +82,16 @@ pub fn assemble(
     for (i, b) in bodies.iter().enumerate() {
         let s = (i * cs).min(new.len());
         let e = (s + cs).min(new.len());
-        if let Some(m) =
-            ChunkBodyHeader::decode(b).and_then(|bh| chunk_memory(codec, (e - s) as u64, &bh))
-        {
+        // A body the reader's frame walk refuses (a negative case) declares
+        // its buffers only, so the reader gets as far as that refusal.
+        let out_len = (e - s) as u64;
+        let m = chunk_memory(codec, out_len, b).or_else(|| {
+            let bh = ChunkBodyHeader::decode(b)?;
+            [bh.ctrl_len, bh.diff_len, bh.extra_len]
+                .iter()
+                .try_fold(out_len, |sum, &l| sum.checked_add(u64::from(l)))
+        });
+        if let Some(m) = m {
             mem = mem.max(m);
         }
         chunks.push(ChunkEntry {

@@ -301,7 +301,7 @@ pub fn generate(corpus_dir: Option<&Path>) -> Result<VectorSet, GenerateError> {
                 &name,
                 &old,
                 &new,
-                &opts(Level::Default, 16 * 1024),
+                &opts(Level::Default, deltaseal_diff::MCU_CHUNK_SIZE),
                 Codec::Zstd,
             )?;
             let short = pair.trim_start_matches("mcu-");
@@ -317,7 +317,7 @@ pub fn generate(corpus_dir: Option<&Path>) -> Result<VectorSet, GenerateError> {
                 &old_ref,
                 LimitsName::Mcu,
                 Exp::Ok(&new),
-                "a real MCU firmware update (public corpus pair) with 16 KiB zstd chunks applies within Limits::mcu()",
+                "a real MCU firmware update (public corpus pair) with the mcu profile's 4 KiB zstd chunks applies within Limits::mcu()",
             );
             g.case(
                 CaseKind::Bundle,
@@ -658,11 +658,18 @@ fn crafted_patches(
             "format version 0 is refused",
         ),
         (
-            "patch_version_2",
-            |p| set_le::<2>(p, 8, 2),
+            "patch_version_1",
+            |p| set_le::<2>(p, 8, 1),
             D,
             "patch.UnsupportedVersion",
-            "format version 2 is refused",
+            "format version 1 (fixed zstd memory allowance, not a true bound) is refused",
+        ),
+        (
+            "patch_version_3",
+            |p| set_le::<2>(p, 8, 3),
+            D,
+            "patch.UnsupportedVersion",
+            "format version 3 is refused",
         ),
         (
             "patch_codec_unassigned",
@@ -736,7 +743,7 @@ fn crafted_patches(
         ),
         (
             "patch_decoder_memory_over_mcu_limit",
-            |p| set_le::<8>(p, 96, (512 << 10) + 1),
+            |p| set_le::<8>(p, 96, (64 << 10) + 1),
             Mcu,
             "patch.DecoderMemoryOverLimit",
             "declared decoder memory one byte over Limits::mcu() is refused",

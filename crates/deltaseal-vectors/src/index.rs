@@ -77,7 +77,7 @@ pub enum CaseKind {
 pub enum LimitsName {
     /// `Limits::default()`: host limits.
     Default,
-    /// `Limits::mcu()`: 512 KiB decoder memory, 16 KiB chunks, 1024 chunks, 16 MiB images.
+    /// `Limits::mcu()`: 64 KiB decoder memory, 16 KiB chunks, 1024 chunks, 16 MiB images.
     Mcu,
 }
 

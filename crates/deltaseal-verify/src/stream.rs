@@ -597,6 +597,10 @@ impl<'t> StreamInstaller<'t> {
                     }
                     let len = usize::try_from(entry.stored_len)
                         .map_err(|_| PatchError::MalformedChunk { chunk: c.index })?;
+                    if len > c.body.capacity() {
+                        // Free the smaller old buffer first: never hold both.
+                        c.body = Vec::new();
+                    }
                     c.body
                         .try_reserve_exact(len)
                         .map_err(|_| StreamError::OutOfMemory)?;

@@ -34,8 +34,9 @@ impl From<LevelArg> for Level {
 pub enum ProfileArg {
     /// Hosts and Linux-class devices: the level's chunk size (1 MiB).
     Default,
-    /// Microcontrollers: zstd in 8 KiB chunks, so a streaming install
-    /// (`deltaseal_verify::stream`) needs under 64 KiB of heap.
+    /// Microcontrollers: zstd in 4 KiB chunks, so a streaming install
+    /// (`deltaseal_verify::stream`) declares and needs under 64 KiB of heap
+    /// (plus 72 bytes per chunk of table).
     Mcu,
 }
 

@@ -392,31 +392,36 @@ pub(crate) fn check_old<O: OldImage + ?Sized>(
     Ok(())
 }
 
-/// Buffers reused across chunks (they grow to at most the declared memory).
+/// Buffers reused across chunks. What they hold while a chunk is applied
+/// never exceeds the patch's declared `decoder_memory`: a buffer that would
+/// have to grow is freed before it is allocated again (no reallocation copy
+/// holds both), and buffers kept from earlier chunks are released when
+/// keeping them would go over the declared memory.
 #[derive(Default)]
 struct ChunkState {
     out: Vec<u8>,
     ctrl: Vec<u8>,
     diff: Vec<u8>,
     extra: Vec<u8>,
-    zstd: Option<FrameDecoder>,
 }
 
+/// Make `buf` exactly `len` zero bytes without ever holding an old and a
+/// new allocation at once.
 fn resize(buf: &mut Vec<u8>, len: usize) -> Result<(), PatchError> {
-    if len > buf.len() {
-        let extra = len.saturating_sub(buf.len());
-        buf.try_reserve_exact(extra)
+    if len > buf.capacity() {
+        *buf = Vec::new();
+        buf.try_reserve_exact(len)
             .map_err(|_| PatchError::OutOfMemory)?;
     }
+    buf.clear();
     buf.resize(len, 0);
     Ok(())
 }
 
-/// Decode one stream: stored (`stored == len`) or a single zstd frame of
-/// exactly `len` bytes. Returns the decoded bytes.
+/// Decode one stream: stored (`stored == len`) or a single frame of exactly
+/// `len` bytes. Returns the decoded bytes.
 fn decode_stream<'a>(
     codec: Codec,
-    zstd: &mut Option<FrameDecoder>,
     window: u64,
     src: &'a [u8],
     len: u32,
@@ -427,22 +432,18 @@ fn decode_stream<'a>(
     if src.len() == len_us {
         return Ok(src);
     }
+    if src.len() > len_us {
+        return Err(PatchError::MalformedChunk { chunk });
+    }
     match codec {
         Codec::None => Err(PatchError::MalformedChunk { chunk }),
         Codec::Zstd => {
-            if src.len() > len_us {
-                return Err(PatchError::MalformedChunk { chunk });
-            }
             resize(buf, len_us)?;
-            let dec = zstd.get_or_insert_with(FrameDecoder::new);
-            zstd_into(dec, window, src, buf).map_err(|()| PatchError::Decompress { chunk })?;
+            zstd_into(window, src, buf).map_err(|()| PatchError::Decompress { chunk })?;
             Ok(buf.as_slice())
         }
         #[cfg(feature = "xz")]
         Codec::Xz => {
-            if src.len() > len_us {
-                return Err(PatchError::MalformedChunk { chunk });
-            }
             resize(buf, len_us)?;
             xz_into(window, src, buf).map_err(|()| PatchError::Decompress { chunk })?;
             Ok(buf.as_slice())
@@ -479,13 +480,16 @@ fn xz_into(window: u64, src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
     Ok(())
 }
 
-fn zstd_into(dec: &mut FrameDecoder, window: u64, src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
+fn zstd_into(window: u64, src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
+    // A fresh decoder per frame, one block at a time, drained to the window
+    // after every block: the decoding that `zstd_frame::frame_memory` models.
+    let mut dec = FrameDecoder::new();
     dec.set_max_window_size(window);
     let mut input = src;
     dec.init(&mut input).map_err(drop)?;
     let mut written = 0usize;
     loop {
-        dec.decode_blocks(&mut input, BlockDecodingStrategy::UptoBytes(64 * 1024))
+        dec.decode_blocks(&mut input, BlockDecodingStrategy::UptoBlocks(1))
             .map_err(drop)?;
         loop {
             let rest = dst.get_mut(written..).ok_or(())?;
@@ -545,6 +549,24 @@ pub(crate) fn read_svarint(r: &mut &[u8]) -> Option<i64> {
 }
 
 impl ChunkState {
+    /// Free the buffers kept from earlier chunks if keeping them beside this
+    /// chunk's `need` (which counts each buffer at this chunk's size) could
+    /// go over the `declared` memory.
+    fn release_over(&mut self, declared: u64, need: u64, out_len: u64, bh: &ChunkBodyHeader) {
+        let kept_beyond_need: u64 = [
+            (&self.out, out_len),
+            (&self.ctrl, u64::from(bh.ctrl_len)),
+            (&self.diff, u64::from(bh.diff_len)),
+            (&self.extra, u64::from(bh.extra_len)),
+        ]
+        .iter()
+        .map(|(buf, counted)| (buf.capacity() as u64).saturating_sub(*counted))
+        .sum();
+        if need.saturating_add(kept_beyond_need) > declared {
+            *self = ChunkState::default();
+        }
+    }
+
     fn run<O: OldImage + ?Sized>(
         &mut self,
         header: &PatchHeader,
@@ -558,44 +580,43 @@ impl ChunkState {
         if bh.body_len() != Some(body.len() as u64) {
             return Err(malformed);
         }
-        let need = chunk_memory(header.codec, out_len, &bh).ok_or(malformed)?;
+        let streams = bh.streams(body).ok_or(malformed)?;
+        for (src, len) in streams {
+            let stored = src.len() as u64;
+            if stored > u64::from(len) || (header.codec == Codec::None && stored != u64::from(len))
+            {
+                return Err(malformed);
+            }
+        }
+        // The buffers alone may already be over the declared memory: say so
+        // before walking any frame.
+        let buffers = [bh.ctrl_len, bh.diff_len, bh.extra_len]
+            .iter()
+            .try_fold(out_len, |sum, &len| sum.checked_add(u64::from(len)));
+        if buffers.is_none_or(|b| b > header.decoder_memory) {
+            return Err(PatchError::ChunkMemoryOverDeclared { chunk });
+        }
+        // The body is sound, so only a zstd frame that fails its pre-decode
+        // walk makes this `None`.
+        let need =
+            chunk_memory(header.codec, out_len, body).ok_or(PatchError::Decompress { chunk })?;
         if need > header.decoder_memory {
             return Err(PatchError::ChunkMemoryOverDeclared { chunk });
         }
         if u64::from(bh.diff_len) > out_len || u64::from(bh.extra_len) > out_len {
             return Err(malformed);
         }
+        let [ctrl_src, diff_src, extra_src] = streams;
+        self.release_over(header.decoder_memory, need, out_len, &bh);
         let window = zstd_window_limit(&bh);
-        let mut r = super::header::Reader::new(body);
-        r.bytes(CHUNK_BODY_HEADER_LEN)?;
-        let ctrl_src = r.bytes(bh.ctrl_stored as usize)?;
-        let diff_src = r.bytes(bh.diff_stored as usize)?;
-        let extra_src = r.bytes(bh.extra_stored as usize)?;
         let codec = header.codec;
-        let ctrl = decode_stream(
-            codec,
-            &mut self.zstd,
-            window,
-            ctrl_src,
-            bh.ctrl_len,
-            &mut self.ctrl,
-            chunk,
-        )?;
-        let diff = decode_stream(
-            codec,
-            &mut self.zstd,
-            window,
-            diff_src,
-            bh.diff_len,
-            &mut self.diff,
-            chunk,
-        )?;
+        let ctrl = decode_stream(codec, window, ctrl_src.0, ctrl_src.1, &mut self.ctrl, chunk)?;
+        let diff = decode_stream(codec, window, diff_src.0, diff_src.1, &mut self.diff, chunk)?;
         let extra = decode_stream(
             codec,
-            &mut self.zstd,
             window,
-            extra_src,
-            bh.extra_len,
+            extra_src.0,
+            extra_src.1,
             &mut self.extra,
             chunk,
         )?;

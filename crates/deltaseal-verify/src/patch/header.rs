@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use super::{Codec, FORMAT_VERSION, Limits, MAGIC, PatchError, ZSTD_DECODER_OVERHEAD};
+use super::{Codec, FORMAT_VERSION, Limits, MAGIC, PatchError};
 use crate::digest::sha256;
 
 /// Length of the fixed header in bytes.
@@ -107,23 +107,70 @@ impl ChunkBodyHeader {
             .checked_add(u64::from(self.extra_stored))?
             .checked_add(CHUNK_BODY_HEADER_LEN as u64)
     }
+
+    /// The three stored streams of `body` (control, diff, extra), each with
+    /// its decoded length; `None` if `body` is shorter than they say.
+    pub(crate) fn streams<'a>(&self, body: &'a [u8]) -> Option<[(&'a [u8], u32); 3]> {
+        let rest = body.get(CHUNK_BODY_HEADER_LEN..)?;
+        let (ctrl, rest) = rest.split_at_checked(usize::try_from(self.ctrl_stored).ok()?)?;
+        let (diff, rest) = rest.split_at_checked(usize::try_from(self.diff_stored).ok()?)?;
+        let extra = rest.get(..usize::try_from(self.extra_stored).ok()?)?;
+        Some([
+            (ctrl, self.ctrl_len),
+            (diff, self.diff_len),
+            (extra, self.extra_len),
+        ])
+    }
 }
 
-/// Memory (bytes) applying one chunk needs: the output buffer, the three
-/// decoded streams and, for zstd, twice the largest window plus a fixed
-/// decoder overhead (for xz: the window plus [`super::XZ_DECODER_OVERHEAD`]).
-/// See docs/format.md for the formula.
-pub fn chunk_memory(codec: Codec, out_len: u64, body: &ChunkBodyHeader) -> Option<u64> {
-    let streams = u64::from(body.ctrl_len)
-        .checked_add(u64::from(body.diff_len))?
-        .checked_add(u64::from(body.extra_len))?;
+/// Memory (bytes) applying one chunk needs, computed from its body (the
+/// 32-byte body header and the three stored streams): the output buffer,
+/// the three decoded streams and the codec's own need. For zstd that is the
+/// largest, over the chunk's compressed streams, of what decoding that frame
+/// needs (window, block buffers and entropy tables, read off the frame's
+/// headers); for xz the window plus [`super::XZ_DECODER_OVERHEAD`]. See
+/// docs/format.md ("Memory") for the formula.
+///
+/// `None` if the body is malformed or a zstd frame breaks a size limit (the
+/// applier refuses such a chunk before decoding it).
+///
+/// ```
+/// use deltaseal_verify::patch::{CHUNK_BODY_HEADER_LEN, ChunkBodyHeader, Codec, chunk_memory};
+/// // A chunk of 4 output bytes: 3 control bytes and 4 diff bytes, stored raw.
+/// let bh = ChunkBodyHeader {
+///     old_offset: 0,
+///     ctrl_len: 3, ctrl_stored: 3,
+///     diff_len: 4, diff_stored: 4,
+///     extra_len: 0, extra_stored: 0,
+/// };
+/// let mut body = bh.encode().to_vec();
+/// body.extend_from_slice(&[4, 0, 0, 0, 0, 0, 0]);
+/// assert_eq!(body.len(), CHUNK_BODY_HEADER_LEN + 7);
+/// assert_eq!(chunk_memory(Codec::Zstd, 4, &body), Some(4 + 3 + 4));
+/// ```
+pub fn chunk_memory(codec: Codec, out_len: u64, body: &[u8]) -> Option<u64> {
+    let bh = ChunkBodyHeader::decode(body)?;
+    if bh.body_len() != Some(body.len() as u64) {
+        return None;
+    }
+    let streams = u64::from(bh.ctrl_len)
+        .checked_add(u64::from(bh.diff_len))?
+        .checked_add(u64::from(bh.extra_len))?;
+    let window = zstd_window_limit(&bh);
     let codec_need = match codec {
         Codec::None => 0,
-        Codec::Zstd => zstd_window_limit(body)
-            .checked_mul(2)?
-            .checked_add(ZSTD_DECODER_OVERHEAD)?,
+        Codec::Zstd => {
+            let mut need = 0u64;
+            for (src, len) in bh.streams(body)? {
+                if src.len() as u64 != u64::from(len) {
+                    let frame = super::zstd_frame::frame_memory(src, u64::from(len), window)?;
+                    need = need.max(frame);
+                }
+            }
+            need
+        }
         #[cfg(feature = "xz")]
-        Codec::Xz => zstd_window_limit(body).checked_add(super::XZ_DECODER_OVERHEAD)?,
+        Codec::Xz => window.checked_add(super::XZ_DECODER_OVERHEAD)?,
     };
     out_len.checked_add(streams)?.checked_add(codec_need)
 }
