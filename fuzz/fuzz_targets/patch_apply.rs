@@ -6,11 +6,52 @@
 //! whose header carries the body's correct stored digest: the chunk parser,
 //! the decompressor and the control-stream interpreter then run on hostile
 //! input, under a small memory budget, and must end in Ok or an error.
+//!
+//! It also checks the declared-memory promise: whenever `chunk_memory`
+//! accepts the body (the pre-decode walk of its zstd frames passes), the
+//! heap the chunk applier allocates while applying it, counted by the
+//! allocator below, never exceeds that number.
 #![no_main]
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
 use deltaseal_verify::digest::sha256;
-use deltaseal_verify::patch::{ChunkEntry, Codec, Limits, PatchHeader, apply_to_vec};
+use deltaseal_verify::patch::{
+    ChunkApplier, ChunkEntry, Codec, Limits, PatchHeader, SliceImage, apply_to_vec, chunk_memory,
+};
 use libfuzzer_sys::fuzz_target;
+
+/// Live bytes and their high-water mark. A reallocation counts the old and
+/// the new block as both held, as a moving realloc does.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to `System`.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
+        PEAK.fetch_max(live, Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let live = LIVE.fetch_add(new_size, Relaxed) + new_size;
+        PEAK.fetch_max(live, Relaxed);
+        LIVE.fetch_sub(layout.size(), Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 fuzz_target!(|data: &[u8]| {
     // [codec][new size: u16 LE][old len][old bytes...][chunk body...]
@@ -41,6 +82,18 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut patch = header.encode();
     patch.extend_from_slice(body);
+
+    if let Some(declared) = chunk_memory(codec, new_size, body) {
+        let mut applier = ChunkApplier::new();
+        let base = LIVE.load(Relaxed);
+        PEAK.store(base, Relaxed);
+        let _ = applier.apply_chunk(&header, &patch, 0, &mut SliceImage(old));
+        let used = PEAK.load(Relaxed) - base;
+        assert!(
+            used as u64 <= declared,
+            "chunk applier used {used} B, over the {declared} B chunk_memory declared"
+        );
+    }
     if let Ok(new) = apply_to_vec(old, &patch, &limits) {
         // The new digest above is all zeros: nothing may ever be accepted.
         panic!("accepted a chunk whose output digest cannot match: {} bytes", new.len());

@@ -30,12 +30,14 @@ const MAX_BLOCK: u64 = 128 * 1024;
 /// - one of those tables growing (always to a power of two) while its old
 ///   half-size allocation is still held: at most 2048 B.
 ///
-/// That is 25,745 B; the allowance rounds it up. Well-formed frames reach
-/// it only with every table at its largest (measured: 10 to 16 KiB). A
-/// malformed FSE table description can make the decoder's work vectors grow
-/// before it fails, which only a signer can cause: chunk bodies are checked
-/// against the signed chunk table before they are decoded.
-pub(crate) const ZSTD_TABLES: u64 = 26 * 1024;
+/// That is 25,745 B. The allowance adds room for the Huffman weight and
+/// bit-count vectors growing past 256 entries on a malformed weight stream
+/// (at most 1.5 KiB) and the short-lived default-distribution vectors of
+/// predefined tables. Well-formed frames come near it only with every table
+/// at its largest (measured: 10 to 16 KiB). FSE table descriptions that
+/// would grow the work vectors past 256 entries are refused by the walk
+/// ([`fse_description`]).
+pub(crate) const ZSTD_TABLES: u64 = 28 * 1024;
 
 /// Size of one decoded sequence in the decoder (`ll`, `ml`, `of`: 3 × u32).
 const SEQUENCE_SIZE: u64 = 12;
@@ -188,7 +190,15 @@ fn compressed_block(body: &[u8], block_max: u64) -> Option<(u64, u64)> {
     if regenerated > block_max {
         return None;
     }
-    r.take(usize::try_from(section).ok()?)?;
+    let literals = r.take(usize::try_from(section).ok()?)?;
+    if kind == 2 {
+        // A Huffman tree description: below 128 its header byte is the
+        // size of FSE-compressed weights, which start with a table.
+        let (&tree, weights) = literals.split_first()?;
+        if tree < 128 && fse_description(weights, 6, 256)? > usize::from(tree) {
+            return None;
+        }
+    }
     let s0 = u64::from(r.byte()?);
     let count = match s0 {
         0..128 => s0,
@@ -199,7 +209,101 @@ fn compressed_block(body: &[u8], block_max: u64) -> Option<(u64, u64)> {
     if count.checked_mul(3)? > block_max {
         return None;
     }
+    if count > 0 {
+        let modes = r.byte()?;
+        if modes & 3 != 0 {
+            return None; // reserved bits
+        }
+        // Literal lengths, offsets, match lengths: (mode shift, largest
+        // accuracy log, symbol count).
+        for (shift, max_log, symbols) in [(6, 9, 36), (4, 8, 32), (2, 9, 53)] {
+            match (modes >> shift) & 3 {
+                1 => {
+                    r.byte()?; // RLE: one symbol byte
+                }
+                2 => {
+                    let used = fse_description(r.0, max_log, symbols)?;
+                    r.take(used)?;
+                }
+                _ => {} // predefined or repeat: no table in the block
+            }
+        }
+    }
     Some((regenerated, count))
+}
+
+/// Walks one FSE table description (RFC 8878 4.1.1) bit by bit as the
+/// decoder reads it and returns the bytes it takes. Refuses an accuracy log
+/// over `max_log`, probabilities that do not add up, and, at any point, more
+/// than `symbols` symbols: the decoder keeps reading such a description
+/// into vectors sized for `symbols` and fails only at its end.
+fn fse_description(src: &[u8], max_log: u32, symbols: usize) -> Option<usize> {
+    let mut bits = ForwardBits { src, pos: 0 };
+    let log = bits.get(4)?.checked_add(5)?;
+    if log > max_log {
+        return None;
+    }
+    let total = 1u32.checked_shl(log)?;
+    let mut counted = 0u32;
+    let mut seen = 0usize;
+    while counted < total {
+        let most = total.checked_sub(counted)?.checked_add(1)?;
+        let width = u32::BITS.checked_sub(most.leading_zeros())?;
+        let raw = bits.get(width)?;
+        let low_threshold = 1u32.checked_shl(width)?.checked_sub(1)?.checked_sub(most)?;
+        let mask = 1u32.checked_shl(width.checked_sub(1)?)?.checked_sub(1)?;
+        let small = raw & mask;
+        let value = if small < low_threshold {
+            bits.pos = bits.pos.checked_sub(1)?;
+            small
+        } else if raw > mask {
+            raw.checked_sub(low_threshold)?
+        } else {
+            raw
+        };
+        seen = seen.checked_add(1)?;
+        match value {
+            0 => counted = counted.checked_add(1)?, // probability -1 ("less than 1")
+            1 => loop {
+                // probability 0: then runs of further zero-probability symbols
+                let run = bits.get(2)?;
+                seen = seen.checked_add(usize::try_from(run).ok()?)?;
+                if seen > symbols {
+                    return None;
+                }
+                if run != 3 {
+                    break;
+                }
+            },
+            _ => counted = counted.checked_add(value.checked_sub(1)?)?,
+        }
+        if seen > symbols {
+            return None;
+        }
+    }
+    if counted != total {
+        return None;
+    }
+    Some(bits.pos.div_ceil(8))
+}
+
+/// Least-significant-bit-first reader, as FSE table descriptions are read.
+struct ForwardBits<'a> {
+    src: &'a [u8],
+    pos: usize,
+}
+
+impl ForwardBits<'_> {
+    fn get(&mut self, n: u32) -> Option<u32> {
+        let mut value = 0u32;
+        for i in 0..n {
+            let byte = self.src.get(self.pos / 8)?;
+            let bit = (byte >> (self.pos % 8)) & 1;
+            value |= u32::from(bit) << i;
+            self.pos = self.pos.checked_add(1)?;
+        }
+        Some(value)
+    }
 }
 
 /// A little cursor over untrusted bytes.

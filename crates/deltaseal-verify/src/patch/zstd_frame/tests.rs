@@ -154,3 +154,47 @@ fn vec_growth_and_ring_models() {
     assert!(big.cap > 300_000 && big.cap < 2 * 300_000 + 2);
     assert!(big.hold(u64::MAX).is_none());
 }
+
+/// Packs bits least significant first, as FSE table descriptions are read.
+fn pack_bits(bits: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; bits.len().div_ceil(8)];
+    for (i, &b) in bits.iter().enumerate() {
+        out[i / 8] |= b << (i % 8);
+    }
+    out
+}
+
+#[test]
+fn fse_descriptions_are_walked_as_the_decoder_reads_them() {
+    // Accuracy log 5 (4 bits of 0), then one symbol with all 32 of the
+    // probability: 6 bits of 1 read as 63 - 30 = 33, probability 32.
+    let one_symbol = pack_bits(&[0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
+    assert_eq!(one_symbol, [0xf0, 0x03]);
+    assert_eq!(fse_description(&one_symbol, 9, 36), Some(2));
+    assert_eq!(
+        fse_description(&one_symbol, 9, 0),
+        None,
+        "over the symbol count"
+    );
+    assert_eq!(fse_description(&one_symbol[..1], 9, 36), None, "truncated");
+    assert_eq!(fse_description(&[0x0f], 9, 36), None, "accuracy log 20");
+    assert_eq!(
+        fse_description(&[0x05], 9, 36),
+        None,
+        "accuracy log 10 over 9"
+    );
+
+    // Probability 0 (value 1 in 5 bits), then runs of three more zero
+    // symbols: the decoder would grow its vectors without end; refused as
+    // soon as the count passes the alphabet.
+    let mut bits = vec![0, 0, 0, 0, 1, 0, 0, 0, 0];
+    for _ in 0..40 {
+        bits.extend([1, 1]);
+    }
+    assert_eq!(fse_description(&pack_bits(&bits), 9, 36), None);
+    assert_eq!(
+        fse_description(&pack_bits(&bits), 9, 1000),
+        None,
+        "then runs out of bits"
+    );
+}
