@@ -123,8 +123,8 @@ impl DiffOptions {
 }
 
 /// Chunk size of the `mcu` profile ([`DiffOptions::mcu`]): with 4 KiB the
-/// declared memory of the MCU corpus patches is 49 KB and an install's
-/// bound 57 KB; with 8 KiB the bound was 68 to 77 KB, over a 64 KiB heap.
+/// declared memory of the MCU corpus patches is 47 KB and an install's
+/// bound 55 KB; with 8 KiB the bound was 68 to 77 KB, over a 64 KiB heap.
 pub const MCU_CHUNK_SIZE: u32 = 4 << 10;
 
 impl DiffOptions {

@@ -170,9 +170,10 @@ fn declared_chunk_memory_bounds_the_measured_heap() {
     }
     assert!(checked > 100, "only {checked} frames checked");
     // Safe is not enough: the bound must stay close enough to be useful
-    // (streams of 4 KiB and more; measured 1.5 to 2.5).
+    // (streams of 4 KiB and more; measured 1.5 to 3.0, the fixed tables
+    // allowance being most of the gap on the small ones).
     assert!(
-        loosest < 3.0,
+        loosest < 3.5,
         "declared up to {loosest:.2}x the measured heap"
     );
     println!(

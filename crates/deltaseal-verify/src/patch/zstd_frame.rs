@@ -105,7 +105,7 @@ pub(crate) fn frame_memory(src: &[u8], len: u64, max_window: u64) -> Option<u64>
     }
     let block_max = window.min(MAX_BLOCK);
 
-    let mut ring = Ring::default();
+    let mut ring = Ring::reserved(window)?;
     let mut content = VecGrowth::new(1, MIN_BYTE_VEC);
     let mut literals = VecGrowth::new(1, MIN_BYTE_VEC);
     let mut sequences = VecGrowth::new(SEQUENCE_SIZE, 4);
@@ -356,9 +356,9 @@ impl VecGrowth {
 
 /// Peak heap of the decoder's ring buffer (one slot kept free; capacity
 /// `2^k + 1`, or `2^k + 256 KiB + 1` once past 256 KiB; each growth reaches
-/// the next such size at or above the request), assuming the smallest steps,
-/// which leave the largest old buffer to copy from.
-#[derive(Default)]
+/// the next such size at or above the request). The applier has it reserve
+/// the frame window first, in one allocation; later growth is assumed to
+/// take the smallest steps, which leave the largest old buffer to copy from.
 struct Ring {
     cap: u64,
     peak: u64,
@@ -366,6 +366,20 @@ struct Ring {
 
 impl Ring {
     const SLACK: u64 = 2 * MAX_BLOCK;
+
+    /// The buffer after reserving `window` bytes on an empty one.
+    fn reserved(window: u64) -> Option<Ring> {
+        let cap = if window <= Self::SLACK {
+            window.checked_next_power_of_two()?.checked_add(1)?
+        } else {
+            window
+                .checked_sub(Self::SLACK)?
+                .checked_next_power_of_two()?
+                .checked_add(Self::SLACK)?
+                .checked_add(1)?
+        };
+        Some(Ring { cap, peak: cap })
+    }
 
     fn hold(&mut self, bytes: u64) -> Option<()> {
         let required = bytes.checked_add(1)?;

@@ -144,14 +144,18 @@ fn vec_growth_and_ring_models() {
     assert_eq!((v.cap, v.peak), (16, 24));
     v.need(100).unwrap();
     assert_eq!((v.cap, v.peak), (100, 116));
-    let mut r = Ring::default();
+    // 8 bytes reserved on an empty buffer: 8 + 1; holding 9 needs 10 slots.
+    let mut r = Ring::reserved(8).unwrap();
+    assert_eq!((r.cap, r.peak), (9, 9));
     r.hold(8).unwrap();
-    assert_eq!(r.cap, 9);
+    assert_eq!((r.cap, r.peak), (9, 9));
     r.hold(9).unwrap();
     assert_eq!((r.cap, r.peak), (17, 26));
-    let mut big = Ring::default();
-    big.hold(300_000).unwrap();
-    assert!(big.cap > 300_000 && big.cap < 2 * 300_000 + 2);
+    // past 256 KiB: 2^k + 256 KiB + 1
+    let mut big = Ring::reserved(300_000).unwrap();
+    assert_eq!(big.cap, 65_536 + 262_144 + 1);
+    big.hold(400_000).unwrap();
+    assert!(big.cap > 400_000 && big.cap < 2 * 400_000 + 2);
     assert!(big.hold(u64::MAX).is_none());
 }
 
