@@ -87,9 +87,7 @@ pub fn assemble(
         let out_len = (e - s) as u64;
         let m = chunk_memory(codec, out_len, b).or_else(|| {
             let bh = ChunkBodyHeader::decode(b)?;
-            [bh.ctrl_len, bh.diff_len, bh.extra_len]
-                .iter()
-                .try_fold(out_len, |sum, &l| sum.checked_add(u64::from(l)))
+            out_len.checked_add(bh.decoded_len())
         });
         if let Some(m) = m {
             mem = mem.max(m);

@@ -432,9 +432,7 @@ fn decode_stream<'a>(
     if src.len() == len_us {
         return Ok(src);
     }
-    if src.len() > len_us {
-        return Err(PatchError::MalformedChunk { chunk });
-    }
+    // `run` has refused stored > decoded, and anything but stored for none.
     match codec {
         Codec::None => Err(PatchError::MalformedChunk { chunk }),
         Codec::Zstd => {
@@ -595,9 +593,7 @@ impl ChunkState {
         }
         // The buffers alone may already be over the declared memory: say so
         // before walking any frame.
-        let buffers = [bh.ctrl_len, bh.diff_len, bh.extra_len]
-            .iter()
-            .try_fold(out_len, |sum, &len| sum.checked_add(u64::from(len)));
+        let buffers = out_len.checked_add(bh.decoded_len());
         if buffers.is_none_or(|b| b > header.decoder_memory) {
             return Err(PatchError::ChunkMemoryOverDeclared { chunk });
         }

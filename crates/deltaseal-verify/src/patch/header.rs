@@ -108,6 +108,26 @@ impl ChunkBodyHeader {
             .checked_add(CHUNK_BODY_HEADER_LEN as u64)
     }
 
+    /// Sum of the three decoded stream lengths: the stream buffers a chunk
+    /// needs besides its output (part of [`chunk_memory`]).
+    ///
+    /// ```
+    /// use deltaseal_verify::patch::ChunkBodyHeader;
+    /// let bh = ChunkBodyHeader {
+    ///     old_offset: 0,
+    ///     ctrl_len: 3, ctrl_stored: 3,
+    ///     diff_len: 4, diff_stored: 2,
+    ///     extra_len: u32::MAX, extra_stored: 9,
+    /// };
+    /// assert_eq!(bh.decoded_len(), 7 + u64::from(u32::MAX));
+    /// ```
+    pub fn decoded_len(&self) -> u64 {
+        // Three u32 values: the sum cannot overflow a u64.
+        u64::from(self.ctrl_len)
+            .saturating_add(u64::from(self.diff_len))
+            .saturating_add(u64::from(self.extra_len))
+    }
+
     /// The three stored streams of `body` (control, diff, extra), each with
     /// its decoded length; `None` if `body` is shorter than they say.
     pub(crate) fn streams<'a>(&self, body: &'a [u8]) -> Option<[(&'a [u8], u32); 3]> {
@@ -153,9 +173,7 @@ pub fn chunk_memory(codec: Codec, out_len: u64, body: &[u8]) -> Option<u64> {
     if bh.body_len() != Some(body.len() as u64) {
         return None;
     }
-    let streams = u64::from(bh.ctrl_len)
-        .checked_add(u64::from(bh.diff_len))?
-        .checked_add(u64::from(bh.extra_len))?;
+    let streams = bh.decoded_len();
     let window = zstd_window_limit(&bh);
     let codec_need = match codec {
         Codec::None => 0,
