@@ -6,7 +6,7 @@ use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 use ruzstd::io::Read as _;
 use sha2::Digest as _;
 
-use super::header::{CHUNK_BODY_HEADER_LEN, ChunkBodyHeader, chunk_memory, zstd_window_limit};
+use super::header::{CHUNK_BODY_HEADER_LEN, ChunkBodyHeader, body_memory, zstd_window_limit};
 use super::{Codec, Limits, PatchError, PatchHeader, try_zeroed};
 use crate::digest::{Sha256, sha256};
 
@@ -599,8 +599,8 @@ impl ChunkState {
         }
         // The body is sound, so only a zstd frame that fails its pre-decode
         // walk makes this `None`.
-        let need =
-            chunk_memory(header.codec, out_len, body).ok_or(PatchError::Decompress { chunk })?;
+        let need = body_memory(header.codec, out_len, &bh, streams)
+            .ok_or(PatchError::Decompress { chunk })?;
         if need > header.decoder_memory {
             return Err(PatchError::ChunkMemoryOverDeclared { chunk });
         }

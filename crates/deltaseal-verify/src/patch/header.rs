@@ -173,13 +173,22 @@ pub fn chunk_memory(codec: Codec, out_len: u64, body: &[u8]) -> Option<u64> {
     if bh.body_len() != Some(body.len() as u64) {
         return None;
     }
-    let streams = bh.decoded_len();
-    let window = zstd_window_limit(&bh);
+    body_memory(codec, out_len, &bh, bh.streams(body)?)
+}
+
+/// [`chunk_memory`] of a body already split into its header and streams.
+pub(crate) fn body_memory(
+    codec: Codec,
+    out_len: u64,
+    bh: &ChunkBodyHeader,
+    streams: [(&[u8], u32); 3],
+) -> Option<u64> {
+    let window = zstd_window_limit(bh);
     let codec_need = match codec {
         Codec::None => 0,
         Codec::Zstd => {
             let mut need = 0u64;
-            for (src, len) in bh.streams(body)? {
+            for (src, len) in streams {
                 if src.len() as u64 != u64::from(len) {
                     let frame = super::zstd_frame::frame_memory(src, u64::from(len), window)?;
                     need = need.max(frame);
@@ -190,7 +199,9 @@ pub fn chunk_memory(codec: Codec, out_len: u64, body: &[u8]) -> Option<u64> {
         #[cfg(feature = "xz")]
         Codec::Xz => window.checked_add(super::XZ_DECODER_OVERHEAD)?,
     };
-    out_len.checked_add(streams)?.checked_add(codec_need)
+    out_len
+        .checked_add(bh.decoded_len())?
+        .checked_add(codec_need)
 }
 
 /// Largest zstd window accepted for the streams of a chunk: the next power of
