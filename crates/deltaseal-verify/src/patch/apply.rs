@@ -6,7 +6,7 @@ use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 use ruzstd::io::Read as _;
 use sha2::Digest as _;
 
-use super::header::{CHUNK_BODY_HEADER_LEN, ChunkBodyHeader, body_memory, zstd_window_limit};
+use super::header::{ChunkBodyHeader, body_memory, zstd_window_limit};
 use super::{Codec, Limits, PatchError, PatchHeader, try_zeroed};
 use crate::digest::{Sha256, sha256};
 
@@ -274,7 +274,7 @@ fn read_body<P: OldImage + ?Sized>(
     // Each stored stream is at most its decoded length, which chunk_memory counts.
     let most = header
         .decoder_memory
-        .saturating_add(CHUNK_BODY_HEADER_LEN as u64);
+        .saturating_add(super::CHUNK_BODY_HEADER_LEN as u64);
     if len > most {
         return Err(PatchError::ChunkMemoryOverDeclared { chunk: index });
     }
