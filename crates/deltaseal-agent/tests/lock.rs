@@ -101,6 +101,7 @@ fn release() -> (Vec<u8>, Vec<u8>) {
             level: Level::Default,
             threads: 1,
             chunk_size: 4096,
+            ..DiffOptions::default()
         },
     )
     .unwrap();

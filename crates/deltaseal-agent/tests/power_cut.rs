@@ -44,6 +44,7 @@ fn case(old: Vec<u8>, new: Vec<u8>, chunk_size: u32) -> Case {
         level: Level::Default,
         threads: 1,
         chunk_size,
+        ..DiffOptions::default()
     };
     let patch = diff(&old, &new, &options).unwrap();
     let id = identity();

@@ -191,6 +191,12 @@ fn streams(old: &[u8], chunk_new: &[u8], m: &ChunkMatch) -> Streams {
 
 type Compressor = zstd::bulk::Compressor<'static>;
 
+/// zstd window of the streams compressed without a reference: 128 KiB (the
+/// largest block). The applier's decoder holds one window, not the whole
+/// stream: on kernel-vmlinux, apply `-j 2` peaks at 13.6 to 14.7 MiB RSS
+/// instead of 15.1 to 17.6 MiB, for patches 0.06% larger.
+const STREAM_WINDOW_LOG: u32 = 17;
+
 fn compress(
     codec: Codec,
     level: i32,
@@ -212,7 +218,12 @@ fn compress(
     }
     let c = match z {
         Some(c) => c,
-        None => z.insert(Compressor::new(level).map_err(DiffError::Compress)?),
+        None => {
+            let mut c = Compressor::new(level).map_err(DiffError::Compress)?;
+            c.set_parameter(zstd::stream::raw::CParameter::WindowLog(STREAM_WINDOW_LOG))
+                .map_err(DiffError::Compress)?;
+            z.insert(c)
+        }
     };
     let packed = c.compress(raw).map_err(DiffError::Compress)?;
     // Stored when compression does not strictly help (stored_len == len means raw).
@@ -249,6 +260,46 @@ fn xz_compress(raw: &[u8], window: u64) -> Result<Vec<u8>, DiffError> {
     }
 }
 
+/// Old-image range the extra stream of a chunk whose matching starts at
+/// `old_offset` is compressed against: `len` bytes, a quarter of them before
+/// `old_offset` (code and data the new image moved back), clipped to the old
+/// image. `None` for codecs without references, `len` 0 or no literals.
+fn extra_reference(
+    raw_len: usize,
+    old_len: usize,
+    old_offset: usize,
+    codec: Codec,
+    len: u32,
+) -> Option<core::ops::Range<usize>> {
+    let len = len as usize;
+    if codec != Codec::Zstd || len == 0 || old_len == 0 || raw_len == 0 {
+        return None;
+    }
+    let start = old_offset
+        .saturating_sub(len / 4)
+        .min(old_len.saturating_sub(len));
+    Some(start..start.saturating_add(len).min(old_len))
+}
+
+/// One zstd frame of `raw` compressed against `prefix` (a raw-content
+/// prefix, RFC 8878 dictionary content without an ID): the applier decodes
+/// it with the same old-image bytes as its dictionary.
+fn compress_against(level: i32, raw: &[u8], prefix: &[u8]) -> Result<Vec<u8>, DiffError> {
+    use zstd::zstd_safe::{CCtx, CParameter};
+    let err = |code: usize| {
+        DiffError::Compress(std::io::Error::other(zstd::zstd_safe::get_error_name(code)))
+    };
+    let mut c = CCtx::try_create().ok_or(DiffError::Compress(std::io::Error::other(
+        "zstd context allocation failed",
+    )))?;
+    c.set_parameter(CParameter::CompressionLevel(level))
+        .map_err(err)?;
+    c.ref_prefix(prefix).map_err(err)?;
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
+    c.compress2(&mut out, raw).map_err(err)?;
+    Ok(out)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn encode_chunk(
     old: &[u8],
@@ -269,7 +320,22 @@ fn encode_chunk(
     let window = longest.max(4096).next_power_of_two();
     let ctrl = compress(codec, level, z, &raw.ctrl, window)?;
     let diff = compress(codec, level, z, &raw.diff, window)?;
-    let extra = compress(codec, level, z, &raw.extra, window)?;
+    let mut extra = compress(codec, level, z, &raw.extra, window)?;
+    // Kept only where it makes the stream smaller (a stored stream has none).
+    let mut reference = 0..0;
+    if let Some(r) = extra_reference(
+        raw.extra.len(),
+        old.len(),
+        m.old_offset,
+        codec,
+        opts.extra_reference.min(opts.chunk_size),
+    ) {
+        let referenced = compress_against(level, &raw.extra, &old[r.clone()])?;
+        if referenced.len() < extra.len() {
+            extra = referenced;
+            reference = r;
+        }
+    }
     let too_big =
         |n: usize| u32::try_from(n).map_err(|_| DiffError::TooManyChunks { chunks: n as u64 });
     let bh = ChunkBodyHeader {
@@ -280,6 +346,8 @@ fn encode_chunk(
         diff_stored: too_big(diff.len())?,
         extra_len: too_big(raw.extra.len())?,
         extra_stored: too_big(extra.len())?,
+        ref_offset: reference.start as u64,
+        ref_len: too_big(reference.len())?,
     };
     let mut body = bh.encode().to_vec();
     body.extend_from_slice(&ctrl);

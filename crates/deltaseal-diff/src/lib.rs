@@ -98,7 +98,17 @@ pub struct DiffOptions {
     pub threads: usize,
     /// Output bytes per chunk; bounds apply memory (about 5 × chunk size for zstd).
     pub chunk_size: u32,
+    /// Bytes of the old image each chunk's extra (literal) stream is
+    /// compressed against (zstd only; 0 for none): the literals the matcher
+    /// left can then copy short runs from the old image near the chunk.
+    /// At most `chunk_size` is used, so apply memory stays proportional to
+    /// the chunk size; applying a chunk costs twice the reference.
+    pub extra_reference: u32,
 }
+
+/// [`DiffOptions::extra_reference`] of every level: 1 MiB makes exe-ruff's
+/// default patch 6% smaller for 2 MiB more apply memory per chunk.
+pub const DEFAULT_EXTRA_REFERENCE: u32 = 1 << 20;
 
 impl Default for DiffOptions {
     /// Default level, all available cores, 1 MiB chunks.
@@ -107,6 +117,7 @@ impl Default for DiffOptions {
             level: Level::Default,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             chunk_size: deltaseal_verify::patch::DEFAULT_CHUNK_SIZE,
+            extra_reference: DEFAULT_EXTRA_REFERENCE,
         }
     }
 }
@@ -140,6 +151,7 @@ impl DiffOptions {
         DiffOptions {
             level: Level::Default,
             chunk_size: MCU_CHUNK_SIZE,
+            extra_reference: 0,
             ..DiffOptions::default()
         }
     }

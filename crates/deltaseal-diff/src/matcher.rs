@@ -15,6 +15,14 @@ pub(crate) struct Op {
     pub seek: i64,
 }
 
+/// A new match replaces the current alignment only when it is this many
+/// bytes longer than what the current alignment matches over the same span.
+/// bsdiff uses 8; each control triple costs about 4.6 compressed bytes, and
+/// literals are compressed against the old image (`extra_reference`), so a
+/// larger margin gives fewer triples for a few more literals (exe-ruff
+/// default patch with a 1 MiB reference: 8: 3.714 MB, 16: 3.552 MB).
+const NEW_MATCH_MARGIN: isize = 16;
+
 /// Rejected matches at least this long make the scan step more than one byte.
 const SKIP_MIN_LEN: isize = 64;
 /// Step after a rejected long match: `len / SKIP_DIVISOR` bytes.
@@ -67,7 +75,7 @@ pub(crate) fn match_chunk(
                 }
                 scsc += 1;
             }
-            if (len == oldscore && len != 0) || len > oldscore + 8 {
+            if (len == oldscore && len != 0) || len > oldscore + NEW_MATCH_MARGIN {
                 break;
             }
             // Not worth a new control triple here. bsdiff steps one byte and

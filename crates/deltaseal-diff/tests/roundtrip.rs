@@ -69,6 +69,7 @@ fn opts(level: Level, threads: usize, chunk_size: u32) -> DiffOptions {
         level,
         threads,
         chunk_size,
+        ..DiffOptions::default()
     }
 }
 

@@ -50,6 +50,8 @@ fn fixture_with(old: Vec<u8>, new: Vec<u8>, sequence: u64) -> Fixture {
         level: Level::Default,
         threads: 1,
         chunk_size: CHUNK,
+        // An MCU's patch: no old-image reference (Limits::mcu below).
+        extra_reference: 0,
     };
     let patch = diff(&old, &new, &opts).unwrap();
     let input = ReleaseInput {

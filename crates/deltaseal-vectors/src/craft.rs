@@ -40,10 +40,12 @@ pub struct Body {
     pub ctrl_len: Option<u32>,
     /// Stored lengths as declared, if not the real ones: (ctrl, diff, extra).
     pub stored: Option<(u32, u32, u32)>,
+    /// The extra stream's old-image reference as declared: (offset, length).
+    pub reference: (u64, u32),
 }
 
 impl Body {
-    /// The encoded body: 32-byte body header, then the three streams.
+    /// The encoded body: 44-byte body header, then the three streams.
     pub fn encode(&self) -> Vec<u8> {
         let (cs, ds, es) = self.stored.unwrap_or((
             self.ctrl.len() as u32,
@@ -58,6 +60,8 @@ impl Body {
             diff_stored: ds,
             extra_len: self.extra.len() as u32,
             extra_stored: es,
+            ref_offset: self.reference.0,
+            ref_len: self.reference.1,
         };
         let mut b = bh.encode().to_vec();
         b.extend_from_slice(&self.ctrl);

@@ -231,6 +231,7 @@ fn opts(level: Level, chunk_size: u32) -> DiffOptions {
         level,
         threads: 2,
         chunk_size,
+        ..DiffOptions::default()
     }
 }
 
@@ -301,7 +302,10 @@ pub fn generate(corpus_dir: Option<&Path>) -> Result<VectorSet, GenerateError> {
                 &name,
                 &old,
                 &new,
-                &opts(Level::Default, deltaseal_diff::MCU_CHUNK_SIZE),
+                &DiffOptions {
+                    threads: 2,
+                    ..DiffOptions::mcu()
+                },
                 Codec::Zstd,
             )?;
             let short = pair.trim_start_matches("mcu-");
@@ -432,6 +436,33 @@ fn positive_patches(
             &format!("codec zstd at level {lname}: the same edit as patch_none_synthetic, 3 chunks of 8 KiB"),
         );
     }
+    // New bytes made of short runs of the old image (too short and too
+    // scattered for control triples): the extra stream is compressed against
+    // an old-image reference.
+    let referenced_new: Vec<u8> = (0..600)
+        .flat_map(|i: usize| {
+            let at = (i * 331) % (syn_old.len() - 64);
+            let mut run = syn_old[at..at + 10 + i % 5].to_vec();
+            run.push(i as u8);
+            run
+        })
+        .collect();
+    let name = "patch_zstd_extra_reference";
+    let p = make_patch(
+        name,
+        syn_old,
+        &referenced_new,
+        &opts(Level::Default, 32 * 1024),
+        Codec::Zstd,
+    )?;
+    g.patch(
+        name,
+        p,
+        o_syn,
+        LimitsName::Default,
+        Exp::Ok(&referenced_new),
+        "codec zstd with extra stream references: new bytes are short runs copied from all over the old image, so each chunk's extra frame is decoded with old[ref_offset..ref_offset + ref_len] as its raw-content dictionary",
+    );
     let name = "patch_xz_max_synthetic";
     let p = make_patch(name, syn_old, syn_new, &opts(Level::Max, 8192), Codec::Xz)?;
     g.patch(
@@ -665,11 +696,18 @@ fn crafted_patches(
             "format version 1 (fixed zstd memory allowance, not a true bound) is refused",
         ),
         (
-            "patch_version_3",
-            |p| set_le::<2>(p, 8, 3),
+            "patch_version_2",
+            |p| set_le::<2>(p, 8, 2),
             D,
             "patch.UnsupportedVersion",
-            "format version 3 is refused",
+            "format version 2 (32-byte chunk body header, no extra stream reference) is refused",
+        ),
+        (
+            "patch_version_4",
+            |p| set_le::<2>(p, 8, 4),
+            D,
+            "patch.UnsupportedVersion",
+            "format version 4 is refused",
         ),
         (
             "patch_codec_unassigned",
@@ -868,7 +906,16 @@ fn crafted_patches(
             "patch_chunk_body_header_truncated",
             chunk0().encode()[..20].to_vec(),
             "patch.MalformedChunk",
-            "a chunk body shorter than its 32-byte header is malformed",
+            "a chunk body shorter than its 44-byte header is malformed",
+        ),
+        (
+            "patch_chunk_reference_on_stored_extra",
+            bad(Body {
+                reference: (0, 4),
+                ..chunk0()
+            }),
+            "patch.MalformedChunk",
+            "an old-image reference belongs only to a zstd-compressed extra stream: on a stream stored raw it is malformed",
         ),
         (
             "patch_chunk_stream_lengths_exceed_body",

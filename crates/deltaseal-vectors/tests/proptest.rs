@@ -109,7 +109,7 @@ proptest! {
         for e in &edits {
             apply_edit(&mut new, e);
         }
-        let opts = DiffOptions { level: Level::Fast, threads: 1, chunk_size };
+        let opts = DiffOptions { level: Level::Fast, threads: 1, chunk_size, ..DiffOptions::default() };
         let codec = if zstd { Codec::Zstd } else { Codec::None };
         let patch = diff_with_codec(&old, &new, &opts, codec).unwrap();
         prop_assert_eq!(apply_to_vec(&old, &patch, &Limits::default()).unwrap(), new);
@@ -201,6 +201,8 @@ proptest! {
     fn chunk_body_header_round_trips(
         old_offset in any::<u64>(),
         lens in any::<[u32; 6]>(),
+        ref_offset in any::<u64>(),
+        ref_len in any::<u32>(),
     ) {
         let bh = ChunkBodyHeader {
             old_offset,
@@ -210,6 +212,8 @@ proptest! {
             diff_stored: lens[3],
             extra_len: lens[4],
             extra_stored: lens[5],
+            ref_offset,
+            ref_len,
         };
         prop_assert_eq!(ChunkBodyHeader::decode(&bh.encode()), Some(bh));
     }

@@ -52,7 +52,7 @@ pub const MAGIC: [u8; 8] = *b"DSLPATCH";
 /// `decoder_memory` by the frame-walk model (docs/format.md, "Memory");
 /// version 1 declared a fixed zstd allowance that was not a true bound, and
 /// is refused.
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 
 /// Default chunk size chosen by writers: 1 MiB, which keeps apply memory
 /// around 5.3 MiB whatever the image size (see [`chunk_memory`]).

@@ -2,8 +2,8 @@
 //! allocates: every chunk here is applied under dhat and its heap
 //! high-water compared with `chunk_memory`, for zstd frames from libzstd
 //! (the writer's encoder) at several levels and sizes, from ruzstd's own
-//! encoder (multi-block, declared window), and for a frame that overshoots
-//! its stream and fails.
+//! encoder (multi-block, declared window), and for frames compressed
+//! against an old-image reference (the extra stream's raw-content prefix).
 //!
 //! dhat measures the whole process, so this binary holds a single test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -18,8 +18,9 @@ use deltaseal_verify::patch::{
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
 /// A one-chunk patch whose output is `new`, carried as literal bytes in
-/// the extra stream, stored as `frame`. Returns the patch and its header.
-fn one_chunk_patch(new: &[u8], frame: &[u8]) -> Option<(Vec<u8>, PatchHeader)> {
+/// the extra stream, stored as `frame`, compressed against all of `old`
+/// (no reference if `old` is empty). Returns the patch and its header.
+fn one_chunk_patch(old: &[u8], new: &[u8], frame: &[u8]) -> Option<(Vec<u8>, PatchHeader)> {
     // ctrl: add 0, extra len(new), seek 0 (LEB128 varints)
     let mut ctrl = vec![0u8];
     let mut v = new.len() as u64;
@@ -36,6 +37,8 @@ fn one_chunk_patch(new: &[u8], frame: &[u8]) -> Option<(Vec<u8>, PatchHeader)> {
         diff_stored: 0,
         extra_len: new.len() as u32,
         extra_stored: frame.len() as u32,
+        ref_offset: 0,
+        ref_len: old.len() as u32,
     };
     let mut body = bh.encode().to_vec();
     body.extend_from_slice(&ctrl);
@@ -43,8 +46,8 @@ fn one_chunk_patch(new: &[u8], frame: &[u8]) -> Option<(Vec<u8>, PatchHeader)> {
     let decoder_memory = chunk_memory(Codec::Zstd, new.len() as u64, &body)?;
     let header = PatchHeader {
         codec: Codec::Zstd,
-        old_size: 0,
-        old_digest: sha256(b""),
+        old_size: old.len() as u64,
+        old_digest: sha256(old),
         new_size: new.len() as u64,
         new_digest: sha256(new),
         chunk_size: new.len() as u32,
@@ -61,13 +64,17 @@ fn one_chunk_patch(new: &[u8], frame: &[u8]) -> Option<(Vec<u8>, PatchHeader)> {
 }
 
 /// Heap high-water of applying the chunk with a fresh applier.
-fn apply_peak(patch: &[u8], header: &PatchHeader) -> (u64, Result<Vec<u8>, PatchError>) {
+fn apply_peak(
+    old: &[u8],
+    patch: &[u8],
+    header: &PatchHeader,
+) -> (u64, Result<Vec<u8>, PatchError>) {
     let profiler = dhat::Profiler::builder().testing().build();
     let base = dhat::HeapStats::get().curr_bytes as u64;
     let out = {
         let mut applier = ChunkApplier::new();
         applier
-            .apply_chunk(header, patch, 0, &mut SliceImage(&[]))
+            .apply_chunk(header, patch, 0, &mut SliceImage(old))
             .map(<[u8]>::to_vec)
     };
     let peak = dhat::HeapStats::get().max_bytes as u64;
@@ -102,11 +109,20 @@ fn sample(kind: u32, len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// One chunk to measure: its extra stream `frame` decodes to `data`
+/// against all of `old` (no reference if `old` is empty).
+struct Frame {
+    name: String,
+    old: Vec<u8>,
+    data: Vec<u8>,
+    frame: Vec<u8>,
+}
+
 #[test]
 fn declared_chunk_memory_bounds_the_measured_heap() {
     let mut checked = 0;
     let mut loosest = 0f64;
-    let mut frames: Vec<(String, Vec<u8>, Vec<u8>)> = Vec::new();
+    let mut frames: Vec<Frame> = Vec::new();
     for len in [
         100,
         1000,
@@ -123,11 +139,12 @@ fn declared_chunk_memory_bounds_the_measured_heap() {
             let data = sample(kind, len, (len as u64) << 8 | u64::from(kind));
             for level in [1, 3, 9, 19] {
                 let frame = zstd::bulk::compress(&data, level).unwrap();
-                frames.push((
-                    format!("libzstd len {len} kind {kind} level {level}"),
-                    data.clone(),
+                frames.push(Frame {
+                    name: format!("libzstd len {len} kind {kind} level {level}"),
+                    old: Vec::new(),
+                    data: data.clone(),
                     frame,
-                ));
+                });
             }
         }
     }
@@ -138,20 +155,66 @@ fn declared_chunk_memory_bounds_the_measured_heap() {
                 &data[..],
                 ruzstd::encoding::CompressionLevel::Fastest,
             );
-            frames.push((format!("ruzstd len {len} kind {kind}"), data, frame));
+            frames.push(Frame {
+                name: format!("ruzstd len {len} kind {kind}"),
+                old: Vec::new(),
+                data,
+                frame,
+            });
         }
     }
-    for (name, data, frame) in &frames {
+    for (ref_len, len) in [
+        (4096, 5000),
+        (65_536, 100_000),
+        (1 << 20, 1 << 20),
+        (1 << 20, 3000),
+    ] {
+        for kind in 0..4 {
+            let old = sample(kind, ref_len, 99 + u64::from(kind));
+            // New data: runs of the reference between fresh bytes.
+            let fresh = sample(kind, len, 3 + u64::from(kind));
+            let data: Vec<u8> = (0..len)
+                .map(|i| {
+                    if i / 64 % 3 == 0 {
+                        fresh[i]
+                    } else {
+                        old[(i * 7 / 5) % ref_len]
+                    }
+                })
+                .collect();
+            for level in [3, 19] {
+                let mut c = zstd::zstd_safe::CCtx::create();
+                c.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))
+                    .unwrap();
+                c.ref_prefix(&old[..]).unwrap();
+                let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(len));
+                c.compress2(&mut frame, &data).unwrap();
+                frames.push(Frame {
+                    name: format!("referenced {ref_len} len {len} kind {kind} level {level}"),
+                    old: old.clone(),
+                    data: data.clone(),
+                    frame,
+                });
+            }
+        }
+    }
+    for Frame {
+        name,
+        old,
+        data,
+        frame,
+    } in &frames
+    {
         if frame.len() >= data.len() {
             continue; // a writer stores such a stream raw
         }
-        let Some((patch, header)) = one_chunk_patch(data, frame) else {
+        let Some((patch, header)) = one_chunk_patch(old, data, frame) else {
             // ruzstd's encoder may declare a window above what the stream
             // length allows; such a frame is refused before decoding.
             assert!(name.starts_with("ruzstd"), "{name}: refused");
             continue;
         };
-        let (peak, out) = apply_peak(&patch, &header);
+        let (peak, out) = apply_peak(old, &patch, &header);
         assert!(
             out.as_deref() == Ok(&data[..]),
             "{name}: wrong output or error"

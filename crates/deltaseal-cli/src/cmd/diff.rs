@@ -52,6 +52,11 @@ pub struct EngineArgs {
     /// Bytes of new image per independently applicable chunk (bounds device memory).
     #[arg(long, value_name = "BYTES")]
     chunk_size: Option<u32>,
+    /// Bytes of old image each chunk's literals are compressed against
+    /// (0 = none; default 1 MiB, at most the chunk size, none with
+    /// --profile mcu): smaller patches for twice this in apply memory.
+    #[arg(long, value_name = "BYTES")]
+    extra_reference: Option<u32>,
     /// Target device class; `mcu` fixes the codec, level and chunk size
     /// (so it does not combine with --level).
     #[arg(long, value_enum, conflicts_with = "level")]
@@ -71,6 +76,9 @@ impl EngineArgs {
         };
         if let Some(chunk_size) = self.chunk_size {
             options.chunk_size = chunk_size;
+        }
+        if let Some(len) = self.extra_reference {
+            options.extra_reference = len;
         }
         options
     }

@@ -2,11 +2,11 @@
 
 use alloc::vec::Vec;
 
-use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+use ruzstd::decoding::{BlockDecodingStrategy, Dictionary, FrameDecoder};
 use ruzstd::io::Read as _;
 use sha2::Digest as _;
 
-use super::header::{ChunkBodyHeader, body_memory, zstd_window_limit};
+use super::header::{ChunkBodyHeader, body_memory, reference_allowed, zstd_window_limit};
 use super::{Codec, Limits, PatchError, PatchHeader, try_zeroed};
 use crate::digest::{Sha256, sha256};
 
@@ -176,7 +176,7 @@ pub fn apply_parallel<O: OldImage + Clone + Send, S: ImageSink + ?Sized>(
 /// header and chunk table, decoded with [`PatchHeader::decode_index`] from
 /// the patch's first [`PatchHeader::encoded_len`] bytes and its length.
 /// Each worker reads one chunk body at a time (at most the declared
-/// `decoder_memory` plus the 32-byte body header: a longer body is
+/// `decoder_memory` plus the 44-byte body header: a longer body is
 /// refused before it is read), so memory does not grow with the patch.
 ///
 /// ```
@@ -419,12 +419,13 @@ fn resize(buf: &mut Vec<u8>, len: usize) -> Result<(), PatchError> {
 }
 
 /// Decode one stream: stored (`stored == len`) or a single frame of exactly
-/// `len` bytes. Returns the decoded bytes.
+/// `len` bytes, a zstd frame with `reference` as its dictionary content if
+/// given. Returns the decoded bytes.
 fn decode_stream<'a>(
     codec: Codec,
     window: u64,
-    src: &'a [u8],
-    len: u32,
+    (src, len): (&'a [u8], u32),
+    reference: Option<Dictionary>,
     buf: &'a mut Vec<u8>,
     chunk: u32,
 ) -> Result<&'a [u8], PatchError> {
@@ -437,7 +438,8 @@ fn decode_stream<'a>(
         Codec::None => Err(PatchError::MalformedChunk { chunk }),
         Codec::Zstd => {
             resize(buf, len_us)?;
-            zstd_into(window, src, buf).map_err(|()| PatchError::Decompress { chunk })?;
+            zstd_into(window, src, reference, buf)
+                .map_err(|()| PatchError::Decompress { chunk })?;
             Ok(buf.as_slice())
         }
         #[cfg(feature = "xz")]
@@ -478,7 +480,12 @@ fn xz_into(window: u64, src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
     Ok(())
 }
 
-fn zstd_into(window: u64, src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
+fn zstd_into(
+    window: u64,
+    src: &[u8],
+    reference: Option<Dictionary>,
+    dst: &mut [u8],
+) -> Result<(), ()> {
     // A fresh decoder per frame, one block at a time, drained to the window
     // after every block: the decoding that `zstd_frame::frame_memory` models.
     let mut dec = FrameDecoder::new();
@@ -490,6 +497,12 @@ fn zstd_into(window: u64, src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
     dec.init(&mut &src[..]).map_err(drop)?;
     let mut input = src;
     dec.reset(&mut input).map_err(drop)?;
+    if let Some(dict) = reference {
+        // The decoder copies the content into its decode buffer: two copies
+        // until the decoder is dropped (ruzstd has no way to take it back).
+        dec.add_dict(dict).map_err(drop)?;
+        dec.force_dict(REFERENCE_DICT_ID).map_err(drop)?;
+    }
     let mut written = 0usize;
     loop {
         dec.decode_blocks(&mut input, BlockDecodingStrategy::UptoBlocks(1))
@@ -516,6 +529,76 @@ fn zstd_into(window: u64, src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
         return Err(());
     }
     Ok(())
+}
+
+/// Dictionary ID the applier files an extra stream's reference under (any
+/// non-zero value: frames carry no dictionary ID, the applier forces it).
+const REFERENCE_DICT_ID: u32 = 1;
+
+/// Entropy tables (Huffman, then offset, match length and literal length
+/// FSE tables) in RFC 8878 dictionary form, made by libzstd's trainer. The
+/// decoder needs some to accept a dictionary; a frame compressed against a
+/// raw-content prefix never uses them (it starts without entropy tables, so
+/// it defines its own before any repeat mode), and a hostile frame that does
+/// only decodes to bytes that fail the output digest.
+const REFERENCE_TABLES: [u8; 91] = [
+    0x14, 0x10, 0xe8, 0x0a, 0xd3, 0x01, 0x00, 0x00, 0x00, 0x10, 0xa3, 0x4c, 0x32, 0xa5, 0x24, 0x65,
+    0x02, 0x00, 0x28, 0x23, 0x24, 0x03, 0x00, 0x20, 0x40, 0x60, 0x80, 0x80, 0xa8, 0x7c, 0x78, 0xf2,
+    0x04, 0x00, 0x04, 0x80, 0xaf, 0x51, 0x19, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xd4, 0x42, 0x24, 0xa4, 0xa3, 0xa3, 0xa3, 0xa2, 0x62, 0x42, 0x42, 0x02, 0x12, 0x71, 0x38, 0x14,
+    0x95, 0xc9, 0xc3, 0xc9, 0x20, 0xab, 0x29, 0x03, 0x00, 0x00, 0x00,
+];
+
+/// Length of the dictionary header [`reference_dictionary`] puts before the
+/// content: magic, ID, [`REFERENCE_TABLES`], three repeat offsets.
+const REFERENCE_HEAD_LEN: usize = 8 + REFERENCE_TABLES.len() + 12;
+
+/// An RFC 8878 dictionary with `content_len` zero bytes of content to fill
+/// in: magic, ID, [`REFERENCE_TABLES`], repeat offsets 1, 4, 8 (what a
+/// raw-content prefix starts with).
+fn dictionary_bytes(content_len: usize) -> Result<Vec<u8>, PatchError> {
+    let mut raw = try_zeroed(
+        REFERENCE_HEAD_LEN
+            .checked_add(content_len)
+            .ok_or(PatchError::OutOfMemory)?,
+    )?;
+    let head = raw
+        .get_mut(..REFERENCE_HEAD_LEN)
+        .ok_or(PatchError::OutOfMemory)?;
+    let (magic, rest) = head.split_at_mut(4);
+    magic.copy_from_slice(&[0x37, 0xa4, 0x30, 0xec]);
+    let (id, rest) = rest.split_at_mut(4);
+    id.copy_from_slice(&REFERENCE_DICT_ID.to_le_bytes());
+    let (tables, reps) = rest.split_at_mut(REFERENCE_TABLES.len());
+    tables.copy_from_slice(&REFERENCE_TABLES);
+    for (dst, rep) in reps.chunks_exact_mut(4).zip([1u32, 4, 8]) {
+        dst.copy_from_slice(&rep.to_le_bytes());
+    }
+    Ok(raw)
+}
+
+/// Read an extra stream's reference, `old[offset..offset + len]`, into a
+/// dictionary. The bytes are read straight into the dictionary form, which
+/// is dropped once the parsed dictionary holds its copy: the decoder makes
+/// the second and last copy (see `header::reference_memory`).
+pub(crate) fn read_reference<O: OldImage + ?Sized>(
+    old: &mut O,
+    offset: u64,
+    len: u32,
+    chunk: u32,
+) -> Result<Dictionary, PatchError> {
+    let oob = PatchError::OldReadOutOfBounds { chunk };
+    let end = offset.checked_add(u64::from(len)).ok_or(oob)?;
+    if end > old.len() {
+        return Err(oob);
+    }
+    let mut raw = dictionary_bytes(usize::try_from(len).map_err(|_| PatchError::OutOfMemory)?)?;
+    let content = raw
+        .get_mut(REFERENCE_HEAD_LEN..)
+        .ok_or(PatchError::OutOfMemory)?;
+    old.read_at(offset, content)?;
+    Dictionary::decode_dict(&raw).map_err(|_| PatchError::OutOfMemory)
 }
 
 /// LEB128 unsigned varint, at most 10 bytes, minimal encoding only.
@@ -591,6 +674,9 @@ impl ChunkState {
                 return Err(malformed);
             }
         }
+        if !reference_allowed(header.codec, &bh, streams[2]) {
+            return Err(malformed);
+        }
         // The buffers alone may already be over the declared memory: say so
         // before walking any frame.
         let buffers = out_len.checked_add(bh.decoded_len());
@@ -611,16 +697,21 @@ impl ChunkState {
         self.release_over(header.decoder_memory, need, out_len, &bh);
         let window = zstd_window_limit(&bh);
         let codec = header.codec;
-        let ctrl = decode_stream(codec, window, ctrl_src.0, ctrl_src.1, &mut self.ctrl, chunk)?;
-        let diff = decode_stream(codec, window, diff_src.0, diff_src.1, &mut self.diff, chunk)?;
-        let extra = decode_stream(
-            codec,
-            window,
-            extra_src.0,
-            extra_src.1,
-            &mut self.extra,
-            chunk,
-        )?;
+        // A referenced extra stream is decoded first, with the output and
+        // diff buffers kept from earlier chunks freed: its reference and
+        // window are then never held beside them (the declaration still
+        // counts them together).
+        let reference = match bh.ref_len {
+            0 => None,
+            len => {
+                self.out = Vec::new();
+                self.diff = Vec::new();
+                Some(read_reference(old, bh.ref_offset, len, chunk)?)
+            }
+        };
+        let extra = decode_stream(codec, window, extra_src, reference, &mut self.extra, chunk)?;
+        let ctrl = decode_stream(codec, window, ctrl_src, None, &mut self.ctrl, chunk)?;
+        let diff = decode_stream(codec, window, diff_src, None, &mut self.diff, chunk)?;
 
         let out_us = usize::try_from(out_len).map_err(|_| malformed)?;
         resize(&mut self.out, out_us)?;

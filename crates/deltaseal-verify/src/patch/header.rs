@@ -10,7 +10,7 @@ pub const HEADER_LEN: usize = 112;
 /// Length of one chunk table entry in bytes.
 pub const CHUNK_ENTRY_LEN: usize = 72;
 /// Length of the fixed header at the start of every chunk body.
-pub const CHUNK_BODY_HEADER_LEN: usize = 32;
+pub const CHUNK_BODY_HEADER_LEN: usize = 44;
 
 /// Decoded patch header and chunk table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct ChunkEntry {
     pub output_digest: [u8; 32],
 }
 
-/// The fixed 32-byte header at the start of each chunk body.
+/// The fixed 44-byte header at the start of each chunk body.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ChunkBodyHeader {
     /// Absolute old offset the control stream starts at.
@@ -61,10 +61,17 @@ pub struct ChunkBodyHeader {
     pub extra_len: u32,
     /// Stored length of the extra stream.
     pub extra_stored: u32,
+    /// Start of the extra stream's reference in the old image: a zstd extra
+    /// frame is decoded with `old[ref_offset..ref_offset + ref_len]` as its
+    /// raw-content prefix (RFC 8878 dictionary content), so it can copy
+    /// bytes the matcher left as literals from the old image nearby.
+    pub ref_offset: u64,
+    /// Length of the extra stream's reference (0: none).
+    pub ref_len: u32,
 }
 
 impl ChunkBodyHeader {
-    /// Encode to the 32-byte wire form.
+    /// Encode to the 44-byte wire form.
     pub fn encode(&self) -> [u8; CHUNK_BODY_HEADER_LEN] {
         let mut out = [0u8; CHUNK_BODY_HEADER_LEN];
         let mut w = Writer {
@@ -82,6 +89,8 @@ impl ChunkBodyHeader {
         ] {
             w.put(&v.to_le_bytes());
         }
+        w.put(&self.ref_offset.to_le_bytes());
+        w.put(&self.ref_len.to_le_bytes());
         out
     }
 
@@ -96,6 +105,8 @@ impl ChunkBodyHeader {
             diff_stored: r.u32().ok()?,
             extra_len: r.u32().ok()?,
             extra_stored: r.u32().ok()?,
+            ref_offset: r.u64().ok()?,
+            ref_len: r.u32().ok()?,
         };
         Some(h)
     }
@@ -118,6 +129,7 @@ impl ChunkBodyHeader {
     ///     ctrl_len: 3, ctrl_stored: 3,
     ///     diff_len: 4, diff_stored: 2,
     ///     extra_len: u32::MAX, extra_stored: 9,
+    ///     ref_offset: 0, ref_len: 0,
     /// };
     /// assert_eq!(bh.decoded_len(), 7 + u64::from(u32::MAX));
     /// ```
@@ -144,7 +156,7 @@ impl ChunkBodyHeader {
 }
 
 /// Memory (bytes) applying one chunk needs, computed from its body (the
-/// 32-byte body header and the three stored streams): the output buffer,
+/// 44-byte body header and the three stored streams): the output buffer,
 /// the three decoded streams and the codec's own need. For zstd that is the
 /// largest, over the chunk's compressed streams, of what decoding that frame
 /// needs (window, block buffers and entropy tables, read off the frame's
@@ -162,6 +174,7 @@ impl ChunkBodyHeader {
 ///     ctrl_len: 3, ctrl_stored: 3,
 ///     diff_len: 4, diff_stored: 4,
 ///     extra_len: 0, extra_stored: 0,
+///     ref_offset: 0, ref_len: 0,
 /// };
 /// let mut body = bh.encode().to_vec();
 /// body.extend_from_slice(&[4, 0, 0, 0, 0, 0, 0]);
@@ -183,14 +196,20 @@ pub(crate) fn body_memory(
     bh: &ChunkBodyHeader,
     streams: [(&[u8], u32); 3],
 ) -> Option<u64> {
+    if !reference_allowed(codec, bh, streams[2]) {
+        return None;
+    }
     let window = zstd_window_limit(bh);
     let codec_need = match codec {
         Codec::None => 0,
         Codec::Zstd => {
             let mut need = 0u64;
-            for (src, len) in streams {
+            for (i, (src, len)) in streams.into_iter().enumerate() {
                 if src.len() as u64 != u64::from(len) {
-                    let frame = super::zstd_frame::frame_memory(src, u64::from(len), window)?;
+                    let mut frame = super::zstd_frame::frame_memory(src, u64::from(len), window)?;
+                    if i == 2 && bh.ref_len > 0 {
+                        frame = frame.checked_add(reference_memory(bh.ref_len)?)?;
+                    }
                     need = need.max(frame);
                 }
             }
@@ -202,6 +221,22 @@ pub(crate) fn body_memory(
     out_len
         .checked_add(bh.decoded_len())?
         .checked_add(codec_need)
+}
+
+/// A reference (`ref_len > 0`) is only for a zstd-compressed extra stream.
+pub(crate) fn reference_allowed(codec: Codec, bh: &ChunkBodyHeader, extra: (&[u8], u32)) -> bool {
+    bh.ref_len == 0 || (codec == Codec::Zstd && extra.0.len() as u64 != u64::from(extra.1))
+}
+
+/// Heap an extra stream's reference adds to its frame's: two copies of the
+/// content for the whole decode (the parsed dictionary the decoder keeps,
+/// and its decode buffer's copy) and the parsed dictionary's entropy tables
+/// and map entry (allowance: the decoder's tables allowance; measured in
+/// `tests/decoder_memory.rs`, the peak stays at least 10 KiB under it).
+fn reference_memory(ref_len: u32) -> Option<u64> {
+    u64::from(ref_len)
+        .checked_mul(2)?
+        .checked_add(super::zstd_frame::ZSTD_TABLES)
 }
 
 /// Largest zstd window accepted for the streams of a chunk: the next power of

@@ -49,6 +49,7 @@ fn body_of(s: &Spec) -> Vec<u8> {
         diff_stored: s.diff.len() as u32,
         extra_len: s.extra.len() as u32,
         extra_stored: s.extra.len() as u32,
+        ..ChunkBodyHeader::default()
     };
     let mut b = bh.encode().to_vec();
     b.extend_from_slice(&s.ctrl);
@@ -215,7 +216,7 @@ fn bad_magic() {
 
 #[test]
 fn unsupported_version() {
-    for version in [0u8, 1, 3] {
+    for version in [0u8, 1, 2, 4] {
         let mut p = sample_patch();
         p[8] = version;
         assert_eq!(
@@ -598,14 +599,14 @@ fn malformed_chunk_bodies() {
     let b1 = body_of(&specs[0]);
     let p = assemble(OLD, &sample_new(), 8, vec![b0, b1]);
     assert_eq!(apply_err(OLD, &p), PatchError::MalformedChunk { chunk: 0 });
-    // body shorter than its 32-byte header
+    // body shorter than its 44-byte header
     let b1 = body_of(&sample_specs()[1]);
     let p = assemble(OLD, &sample_new(), 8, vec![vec![0; 10], b1]);
     assert_eq!(apply_err(OLD, &p), PatchError::MalformedChunk { chunk: 0 });
     // codec none but stored != decoded length
     let mut b0 = body_of(&sample_specs()[0]);
     b0[12..16].copy_from_slice(&0u32.to_le_bytes()); // ctrl_stored = 0
-    b0.drain(32..32 + 3);
+    b0.drain(CHUNK_BODY_HEADER_LEN..CHUNK_BODY_HEADER_LEN + 3);
     let b1 = body_of(&sample_specs()[1]);
     let p = assemble(OLD, &sample_new(), 8, vec![b0, b1]);
     assert_eq!(apply_err(OLD, &p), PatchError::MalformedChunk { chunk: 0 });
@@ -624,6 +625,7 @@ fn zstd_patch(frame: &[u8]) -> Vec<u8> {
         diff_stored: 0,
         extra_len: new.len() as u32,
         extra_stored: frame.len() as u32,
+        ..ChunkBodyHeader::default()
     };
     let mut body = bh.encode().to_vec();
     body.extend_from_slice(&c);
@@ -809,6 +811,7 @@ fn hostile_streams_fail_within_declared_bounds() {
         diff_stored: 0,
         extra_len: 64,
         extra_stored: RLE_FRAME.len() as u32,
+        ..ChunkBodyHeader::default()
     };
     let mut body = bh.encode().to_vec();
     body.extend_from_slice(&c);
@@ -836,4 +839,134 @@ fn hostile_streams_fail_within_declared_bounds() {
             PatchError::OutputTooLarge | PatchError::DecoderMemoryOverLimit { .. }
         ));
     }
+}
+
+/// An old image zstd can find matches in: 4 KiB of a simple PRNG.
+fn ref_old() -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..4096)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A one-chunk zstd patch whose output is all extra bytes (`new`), the
+/// frame compressed against `old[range]`, declaring reference `decl`.
+fn ref_patch(old: &[u8], new: &[u8], range: core::ops::Range<usize>, decl: (u64, u32)) -> Vec<u8> {
+    let mut c = zstd::zstd_safe::CCtx::create();
+    c.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(19))
+        .unwrap();
+    c.ref_prefix(&old[range]).unwrap();
+    let mut frame = Vec::with_capacity(zstd::zstd_safe::compress_bound(new.len()));
+    c.compress2(&mut frame, new).unwrap();
+    ref_patch_with_frame(old, new, &frame, decl)
+}
+
+fn ref_patch_with_frame(old: &[u8], new: &[u8], frame: &[u8], decl: (u64, u32)) -> Vec<u8> {
+    let c = ctrl(&[(0, new.len() as u64, 0)]);
+    let bh = ChunkBodyHeader {
+        ctrl_len: c.len() as u32,
+        ctrl_stored: c.len() as u32,
+        extra_len: new.len() as u32,
+        extra_stored: frame.len() as u32,
+        ref_offset: decl.0,
+        ref_len: decl.1,
+        ..ChunkBodyHeader::default()
+    };
+    let mut body = bh.encode().to_vec();
+    body.extend_from_slice(&c);
+    body.extend_from_slice(frame);
+    let mut p = assemble(old, new, new.len() as u32, vec![body]);
+    p[10] = Codec::Zstd.id();
+    p
+}
+
+/// New bytes that are mostly runs copied from `old[1024..3072]`.
+fn ref_new(old: &[u8]) -> Vec<u8> {
+    let mut new = Vec::new();
+    for i in 0..40 {
+        new.extend_from_slice(&old[1024 + i * 47..1024 + i * 47 + 40]);
+        new.extend_from_slice(b"--");
+    }
+    new
+}
+
+#[test]
+fn extra_reference_decodes_and_is_needed() {
+    let old = ref_old();
+    let new = ref_new(&old);
+    let p = ref_patch(&old, &new, 1024..3072, (1024, 2048));
+    assert!(
+        p.len() < 1000,
+        "the frame copies from the reference: {}",
+        p.len()
+    );
+    assert_eq!(apply_to_vec(&old, &p, &Limits::default()).unwrap(), new);
+    // The same frame with another reference (same length) does not decode
+    // to the new bytes.
+    let p = ref_patch(&old, &new, 1024..3072, (0, 2048));
+    let err = apply_err(&old, &p);
+    assert!(
+        matches!(
+            err,
+            PatchError::OutputDigestMismatch { chunk: 0 } | PatchError::Decompress { chunk: 0 }
+        ),
+        "{err:?}"
+    );
+    // Without the reference it cannot decode at all.
+    let p = ref_patch(&old, &new, 1024..3072, (0, 0));
+    assert_eq!(apply_err(&old, &p), PatchError::Decompress { chunk: 0 });
+}
+
+#[test]
+fn extra_reference_memory_is_declared() {
+    let old = ref_old();
+    let new = ref_new(&old);
+    let with = ref_patch(&old, &new, 1024..3072, (1024, 2048));
+    let h = PatchHeader::decode(&with, &Limits::default()).unwrap();
+    let body = &with[h.chunk_body_range(0).unwrap()];
+    let mut bh = ChunkBodyHeader::decode(body).unwrap();
+    let with_mem = chunk_memory(Codec::Zstd, new.len() as u64, body).unwrap();
+    bh.ref_len = 0;
+    let mut without = body.to_vec();
+    without[..CHUNK_BODY_HEADER_LEN].copy_from_slice(&bh.encode());
+    let without_mem = chunk_memory(Codec::Zstd, new.len() as u64, &without).unwrap();
+    assert_eq!(
+        with_mem - without_mem,
+        2 * 2048 + zstd_frame::ZSTD_TABLES,
+        "two copies of the reference and the dictionary's tables"
+    );
+}
+
+#[test]
+fn extra_reference_is_checked() {
+    let old = ref_old();
+    let new = ref_new(&old);
+    // Past the end of the old image, or overflowing.
+    for decl in [(3072, 2048), (u64::MAX, 2), (4096, 1)] {
+        let p = ref_patch(&old, &new, 1024..3072, decl);
+        assert_eq!(
+            apply_err(&old, &p),
+            PatchError::OldReadOutOfBounds { chunk: 0 },
+            "{decl:?}"
+        );
+    }
+    // A reference for an extra stream stored raw.
+    let p = ref_patch_with_frame(&old, &new, &new, (0, 16));
+    assert_eq!(apply_err(&old, &p), PatchError::MalformedChunk { chunk: 0 });
+    // A reference with codec none.
+    let mut p = ref_patch(&old, &new, 1024..3072, (1024, 2048));
+    p[10] = Codec::None.id();
+    assert_eq!(apply_err(&old, &p), PatchError::MalformedChunk { chunk: 0 });
+}
+
+#[test]
+fn reference_dictionary_holds_the_old_bytes() {
+    // The fixed tables must stay acceptable to the decoder.
+    let old = ref_old();
+    let d = apply::read_reference(&mut SliceImage(&old), 100, 3000, 0).unwrap();
+    assert_eq!(d.dict_content, old[100..3100]);
+    assert_eq!(d.offset_hist, [1, 4, 8]);
 }
