@@ -18,6 +18,8 @@ fuzz_target!(|data: &[u8]| {
             level: Level::Fast,
             threads: 1,
             chunk_size,
+            // zstd chunks compress their literals against the old image.
+            extra_reference: chunk_size,
         };
         let patch = diff_with_codec(old, new, &opts, codec).expect("diff of in-memory images");
         let out = apply_to_vec(old, &patch, &Limits::default()).expect("our own patch applies");

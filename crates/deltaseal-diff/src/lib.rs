@@ -106,8 +106,11 @@ pub struct DiffOptions {
     pub extra_reference: u32,
 }
 
-/// [`DiffOptions::extra_reference`] of every level: 1 MiB makes exe-ruff's
-/// default patch 6% smaller for 2 MiB more apply memory per chunk.
+/// [`DiffOptions::extra_reference`] of every level: 1 MiB makes the default
+/// patches 5.1% (exe-ruff, 3,732,939 -> 3,541,668 B) and 2.5% (kernel-vmlinux,
+/// 3,176,834 -> 3,095,906 B) smaller, for 2 MiB more apply memory per chunk
+/// and about 40% more diff time (a level-19 match finder over each chunk's
+/// reference).
 pub const DEFAULT_EXTRA_REFERENCE: u32 = 1 << 20;
 
 impl Default for DiffOptions {
