@@ -45,13 +45,13 @@ pub use header::{
     chunk_memory, index_digest,
 };
 
-/// The 8 magic bytes every v1 patch starts with.
+/// The 8 magic bytes every patch starts with (all versions).
 pub const MAGIC: [u8; 8] = *b"DSLPATCH";
 
-/// The only format version this reader accepts. Version 2 declares
-/// `decoder_memory` by the frame-walk model (docs/format.md, "Memory");
-/// version 1 declared a fixed zstd allowance that was not a true bound, and
-/// is refused.
+/// The only format version this reader accepts. Version 3 adds the extra
+/// stream's old-image reference to the chunk body header (44 bytes);
+/// version 2 (32-byte body header) and version 1 (a fixed zstd memory
+/// allowance that was not a true bound) are refused.
 pub const FORMAT_VERSION: u16 = 3;
 
 /// Default chunk size chosen by writers: 1 MiB, which keeps apply memory

@@ -550,7 +550,7 @@ const REFERENCE_TABLES: [u8; 91] = [
     0x95, 0xc9, 0xc3, 0xc9, 0x20, 0xab, 0x29, 0x03, 0x00, 0x00, 0x00,
 ];
 
-/// Length of the dictionary header [`reference_dictionary`] puts before the
+/// Length of the dictionary header [`dictionary_bytes`] puts before the
 /// content: magic, ID, [`REFERENCE_TABLES`], three repeat offsets.
 const REFERENCE_HEAD_LEN: usize = 8 + REFERENCE_TABLES.len() + 12;
 
@@ -598,6 +598,8 @@ pub(crate) fn read_reference<O: OldImage + ?Sized>(
         .get_mut(REFERENCE_HEAD_LEN..)
         .ok_or(PatchError::OutOfMemory)?;
     old.read_at(offset, content)?;
+    // Only the fixed tables are parsed (`reference_dictionary_holds_the_old_
+    // bytes` checks they are accepted), so this cannot fail on input.
     Dictionary::decode_dict(&raw).map_err(|_| PatchError::OutOfMemory)
 }
 
