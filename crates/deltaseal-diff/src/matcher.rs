@@ -15,14 +15,19 @@ pub(crate) struct Op {
     pub seek: i64,
 }
 
-/// A new match replaces the current alignment only when it is this many
-/// bytes longer than what the current alignment matches over the same span.
-/// bsdiff uses 8; each control triple costs about 4.6 compressed bytes, and
-/// literals are compressed against the old image (`extra_reference`), so a
-/// larger margin gives fewer triples for a few more literals (exe-ruff
-/// default patch with a 1 MiB reference, 2026-11-26: margin 8 3.71 MB,
-/// 16 3.55 MB, 24 3.57 MB, 32 3.60 MB; 170k, 63k, .. triples).
-const NEW_MATCH_MARGIN: isize = 16;
+/// Margin of the fast level: a new match replaces the current alignment
+/// only when it is this many bytes longer than what the current alignment
+/// matches over the same span ([`match_chunk`]'s `margin`). bsdiff uses 8;
+/// each control triple costs about 4.6 compressed bytes, and literals are
+/// compressed against the old image (`extra_reference`), so a larger margin
+/// gives fewer triples for a few more literals (exe-ruff default patch
+/// with a 1 MiB reference, 2026-11-26: margin 8 3.71 MB, 16 3.55 MB, 24
+/// 3.57 MB, 32 3.60 MB). The other levels try several (`encode::MARGINS`).
+pub(crate) const NEW_MATCH_MARGIN: isize = 16;
+
+/// bsdiff's own margin, for BSDIFF40 export: its extra stream is bzip2
+/// without any old-image reference, so more literals cost more there.
+pub(crate) const BSDIFF_MARGIN: isize = 8;
 
 /// Rejected matches at least this long make the scan step more than one byte.
 const SKIP_MIN_LEN: isize = 64;
@@ -44,6 +49,7 @@ pub(crate) fn match_chunk(
     sa: &SuffixArray,
     cs: usize,
     ce: usize,
+    margin: isize,
 ) -> ChunkMatch {
     let n = &new[cs..ce];
     let newsize = n.len() as isize;
@@ -76,7 +82,7 @@ pub(crate) fn match_chunk(
                 }
                 scsc += 1;
             }
-            if (len == oldscore && len != 0) || len > oldscore + NEW_MATCH_MARGIN {
+            if (len == oldscore && len != 0) || len > oldscore + margin {
                 break;
             }
             // Not worth a new control triple here. bsdiff steps one byte and
