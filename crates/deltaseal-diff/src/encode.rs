@@ -14,6 +14,13 @@ use crate::{DiffError, DiffOptions};
 /// Build a patch turning `old` into `new` with the level's codec
 /// ([`crate::Level::codec`]); returns the whole patch.
 ///
+/// For an xz level the default level's zstd patch is built too (at the
+/// default level's chunk size unless `opts` sets another), and the smaller
+/// patch is returned, so `--level max` is never larger than `--level
+/// default`: xz streams have no old-image reference, which on small images
+/// matters more than LZMA2's stronger modelling (mcu-moondancer: xz
+/// 18,076 B, default 17,454 B).
+///
 /// An empty `old` gives a full-image patch (what `deltaseal release --full`
 /// puts in a bundle for devices whose image is not known); it applies to
 /// the empty image only:
@@ -30,7 +37,28 @@ use crate::{DiffError, DiffOptions};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn diff(old: &[u8], new: &[u8], opts: &DiffOptions) -> Result<Vec<u8>, DiffError> {
-    diff_with_codec(old, new, opts, opts.level.codec())
+    let codec = opts.level.codec();
+    let patch = diff_with_codec(old, new, opts, codec)?;
+    if codec == Codec::Zstd {
+        return Ok(patch);
+    }
+    let default = crate::Level::Default;
+    let chunk_size = if opts.chunk_size == opts.level.chunk_size() {
+        default.chunk_size()
+    } else {
+        opts.chunk_size
+    };
+    let zstd = DiffOptions {
+        level: default,
+        chunk_size,
+        ..*opts
+    };
+    let zstd = diff_with_codec(old, new, &zstd, default.codec())?;
+    Ok(if zstd.len() < patch.len() {
+        zstd
+    } else {
+        patch
+    })
 }
 
 /// Like [`diff`], with an explicit codec (`Codec::None` stores streams raw,
@@ -312,11 +340,18 @@ struct Compressors {
 
 /// Margins ([`crate::matcher`]) every chunk is matched with above the fast
 /// level; the one whose streams compress smaller at [`PROXY_LEVEL`] is
-/// kept. No single margin suits every image: kernel-vmlinux's default patch
-/// is 3,078,086 B with bsdiff's 8, 3,031,548 B with 10, 3,095,906 B with 16;
-/// exe-ruff's 3,580,827 B with 12 and 3,541,668 B with 16. Choosing per
-/// chunk gives 3,028,812 and 3,534,871 B for about 12% more diff time.
-const MARGINS: [isize; 2] = [10, 16];
+/// kept. No single margin suits every image (default level, bytes):
+///
+/// | margin | kernel-vmlinux | exe-ruff | moondancer | mcu profile: moondancer, cityhub |
+/// |---|---:|---:|---:|---:|
+/// | 8 (bsdiff's) | 3,078,086 | – | – | 22,814, 17,745 |
+/// | 10 | 3,031,548 | – | – | – |
+/// | 16 | 3,095,906 | 3,541,668 | 17,630 | 24,230, 18,536 |
+/// | per chunk from 10, 16 | 3,028,812 | 3,534,871 | 17,665 | 23,330, 18,248 |
+/// | per chunk from 8, 10, 16 | 3,029,617 | 3,532,337 | 17,454 | 22,814, 17,742 |
+///
+/// Three candidates cost about a quarter more diff time than two (2026-11-26).
+const MARGINS: [isize; 3] = [8, 10, 16];
 
 /// zstd level that ranks the margins' streams: level 9 picks as well as
 /// level 19 (exe-ruff 3,534,871 vs 3,534,030 B) in a fraction of the time;

@@ -48,7 +48,9 @@ pub enum Level {
     #[default]
     Default,
     /// Smallest patches: xz (LZMA2, preset 9e) streams in 8 MiB chunks when
-    /// the `xz` feature is on (host appliers only), else zstd level 22 (ultra).
+    /// the `xz` feature is on (host appliers only), else zstd level 22
+    /// (ultra). With xz, [`diff`] returns the `Default` level's patch where
+    /// that is smaller, so `Max` is never larger than `Default`.
     Max,
 }
 

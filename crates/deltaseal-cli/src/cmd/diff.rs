@@ -15,7 +15,8 @@ pub enum LevelArg {
     /// The release default.
     Default,
     /// Smallest patches, slowest diff (xz streams in 8 MiB chunks: for
-    /// host-side appliers; devices use `default`).
+    /// host-side appliers; devices use `default`), or the `default` patch
+    /// where that is smaller.
     Max,
 }
 
