@@ -360,10 +360,9 @@ const PROXY_LEVEL: i32 = 9;
 
 /// Match the chunk `new[start..end]` and return its matching and streams:
 /// with the one [`NEW_MATCH_MARGIN`] at the fast level and for codec none,
-/// else with the
-/// [`MARGINS`] candidate whose streams (the extra stream against the
-/// chunk's reference, as `encode_chunk` will try) compress smallest at
-/// [`PROXY_LEVEL`]; the first on a tie.
+/// else with the [`MARGINS`] candidate whose streams (the extra stream
+/// against the chunk's reference, as `encode_chunk` will try) compress
+/// smallest at [`PROXY_LEVEL`]; the first on a tie.
 #[allow(clippy::too_many_arguments)]
 fn best_match(
     old: &[u8],
