@@ -85,10 +85,21 @@ pub fn diff_with_codec(
         SuffixArray::build(old)?
     };
 
+    let job = Job {
+        old,
+        new,
+        sa: &sa,
+        codec,
+        opts,
+        reference_len: match codec {
+            Codec::Zstd => opts.extra_reference.min(opts.chunk_size),
+            _ => 0,
+        },
+    };
     let results = map_chunks(count, opts.threads, |i, z: &mut Compressors| {
         let start = i * cs;
         let end = (start + cs).min(new.len());
-        encode_chunk(old, new, &sa, start, end, codec, opts, z)
+        encode_chunk(&job, start, end, z)
     })?;
 
     let mut chunks = Vec::with_capacity(count);
@@ -330,6 +341,19 @@ fn compress_against(level: i32, raw: &[u8], prefix: &[u8]) -> Result<Vec<u8>, Di
     Ok(out)
 }
 
+/// What every chunk's work reads: the images, the old image's suffix array,
+/// the codec and options, and the extra stream reference length they give.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    old: &'a [u8],
+    new: &'a [u8],
+    sa: &'a SuffixArray,
+    codec: Codec,
+    opts: &'a DiffOptions,
+    /// At most the chunk size; 0 for codecs without references.
+    reference_len: u32,
+}
+
 /// A worker's zstd compressors, reused across its chunks: one at the
 /// level's compression level, one at [`PROXY_LEVEL`].
 #[derive(Default)]
@@ -363,18 +387,20 @@ const PROXY_LEVEL: i32 = 9;
 /// else with the [`MARGINS`] candidate whose streams (the extra stream
 /// against the chunk's reference, as `encode_chunk` will try) compress
 /// smallest at [`PROXY_LEVEL`]; the first on a tie.
-#[allow(clippy::too_many_arguments)]
 fn best_match(
-    old: &[u8],
-    new: &[u8],
-    sa: &SuffixArray,
+    job: &Job<'_>,
     start: usize,
     end: usize,
-    codec: Codec,
-    opts: &DiffOptions,
-    reference_len: u32,
     proxy: &mut Option<Compressor>,
 ) -> Result<(ChunkMatch, Streams), DiffError> {
+    let Job {
+        old,
+        new,
+        sa,
+        codec,
+        opts,
+        reference_len,
+    } = *job;
     let chunk_new = &new[start..end];
     let single = |margin| {
         let m = match_chunk(old, new, sa, start, end, margin);
@@ -408,32 +434,21 @@ fn best_match(
     best.map(|(_, b)| b).ok_or(DiffError::Worker)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn encode_chunk(
-    old: &[u8],
-    new: &[u8],
-    sa: &SuffixArray,
+    job: &Job<'_>,
     start: usize,
     end: usize,
-    codec: Codec,
-    opts: &DiffOptions,
     z: &mut Compressors,
 ) -> Result<Encoded, DiffError> {
-    let reference_len = match codec {
-        Codec::Zstd => opts.extra_reference.min(opts.chunk_size),
-        _ => 0,
-    };
-    let (m, raw) = best_match(
+    let (m, raw) = best_match(job, start, end, &mut z.proxy)?;
+    let Job {
         old,
         new,
-        sa,
-        start,
-        end,
         codec,
         opts,
         reference_len,
-        &mut z.proxy,
-    )?;
+        ..
+    } = *job;
     let chunk_new = &new[start..end];
     let level = opts.level.zstd_level();
     let z = &mut z.level;
