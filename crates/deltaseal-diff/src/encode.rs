@@ -305,17 +305,16 @@ fn xz_compress(raw: &[u8], window: u64) -> Result<Vec<u8>, DiffError> {
 /// Starting there beat starting an eighth, a quarter or half of `len` before
 /// it, and the chunk's lowest or first-quartile add position (kernel-vmlinux
 /// 3,095,906 B vs 3,102,964 / 3,104,943 / 3,123,700 / 3,131,317 /
-/// 3,107,739; exe-ruff likewise). `None` for codecs without references,
-/// `len` 0 or no literals.
+/// 3,107,739; exe-ruff likewise). `None` for `len` 0 (no reference, or a
+/// codec without references: [`Job::reference_len`]) or no literals.
 fn extra_reference(
     raw_len: usize,
     old_len: usize,
     old_offset: usize,
-    codec: Codec,
     len: u32,
 ) -> Option<core::ops::Range<usize>> {
     let len = len as usize;
-    if codec != Codec::Zstd || len == 0 || old_len == 0 || raw_len == 0 {
+    if len == 0 || old_len == 0 || raw_len == 0 {
         return None;
     }
     let start = old_offset.min(old_len.saturating_sub(len));
@@ -414,13 +413,7 @@ fn best_match(
     for margin in MARGINS {
         let (m, raw) = single(margin);
         let zstd = Codec::Zstd;
-        let extra = match extra_reference(
-            raw.extra.len(),
-            old.len(),
-            m.old_offset,
-            zstd,
-            reference_len,
-        ) {
+        let extra = match extra_reference(raw.extra.len(), old.len(), m.old_offset, reference_len) {
             Some(r) => compress_against(PROXY_LEVEL, &raw.extra, &old[r])?.len(),
             None => compress(zstd, PROXY_LEVEL, proxy, &raw.extra, 0)?.len(),
         };
@@ -460,13 +453,7 @@ fn encode_chunk(
     let mut extra = compress(codec, level, z, &raw.extra, window)?;
     // Kept only where it makes the stream smaller (a stored stream has none).
     let mut reference = 0..0;
-    if let Some(r) = extra_reference(
-        raw.extra.len(),
-        old.len(),
-        m.old_offset,
-        codec,
-        reference_len,
-    ) {
+    if let Some(r) = extra_reference(raw.extra.len(), old.len(), m.old_offset, reference_len) {
         let referenced = compress_against(level, &raw.extra, &old[r.clone()])?;
         if referenced.len() < extra.len() {
             extra = referenced;
