@@ -14,6 +14,9 @@
 //! out-of-range zstd sequence can add before the decoder notices
 //! (docs/format.md, "Memory": only a frame the walk cannot see into, with
 //! a sequence section RFC 8878 forbids, and it ends in `Decompress`).
+//!
+//! And it is differential: the host's decoder (`ZstdDecoder::Libzstd`) must
+//! reach the device decoder's verdict on the same chunk.
 #![no_main]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -21,8 +24,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use deltaseal_verify::digest::sha256;
 use deltaseal_verify::patch::{
-    ChunkApplier, ChunkEntry, Codec, Limits, PatchError, PatchHeader, SliceImage, apply_to_vec,
-    chunk_memory,
+    ChunkApplier, ChunkEntry, Codec, Limits, PatchError, PatchHeader, SliceImage, ZstdDecoder,
+    apply_to_vec, chunk_memory,
 };
 
 /// What one zstd sequence past the end of its block can make the decoder
@@ -64,8 +67,14 @@ static ALLOC: Counting = Counting;
 
 fuzz_target!(|data: &[u8]| {
     // [codec][new size: u16 LE][old len][old bytes...][chunk body...]
-    let [codec, n0, n1, old_len, rest @ ..] = data else { return };
-    let codec = if codec & 1 == 0 { Codec::None } else { Codec::Zstd };
+    let [codec, n0, n1, old_len, rest @ ..] = data else {
+        return;
+    };
+    let codec = if codec & 1 == 0 {
+        Codec::None
+    } else {
+        Codec::Zstd
+    };
     let new_size = u64::from(u16::from_le_bytes([*n0, *n1])) + 1;
     let split = usize::from(*old_len).min(rest.len());
     let (old, body) = rest.split_at(split);
@@ -106,9 +115,26 @@ fuzz_target!(|data: &[u8]| {
             used <= declared + slack,
             "chunk applier used {used} B, over the {declared} B chunk_memory declared"
         );
+        // The host decoder (C libzstd) reaches the same verdict, except that
+        // one decoder may refuse a corrupt frame (`Decompress`) that the
+        // other decodes to bytes the chunk then fails on (the control
+        // stream, or the output digest). The output digest here never
+        // matches, so both must fail.
+        let mut host = ChunkApplier::with_decoder(ZstdDecoder::Libzstd);
+        let host_result = host.apply_chunk(&header, &patch, 0, &mut SliceImage(old));
+        let (a, b) = (result.map(<[u8]>::to_vec), host_result.map(<[u8]>::to_vec));
+        let decode =
+            |r: &Result<Vec<u8>, PatchError>| matches!(r, Err(PatchError::Decompress { .. }));
+        assert!(
+            a == b || (a.is_err() && b.is_err() && (decode(&a) || decode(&b))),
+            "ruzstd: {a:?}, libzstd: {b:?}"
+        );
     }
     if let Ok(new) = apply_to_vec(old, &patch, &limits) {
         // The new digest above is all zeros: nothing may ever be accepted.
-        panic!("accepted a chunk whose output digest cannot match: {} bytes", new.len());
+        panic!(
+            "accepted a chunk whose output digest cannot match: {} bytes",
+            new.len()
+        );
     }
 });

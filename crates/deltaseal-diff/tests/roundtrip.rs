@@ -1,7 +1,9 @@
 //! Diff → apply round trips on synthetic images, and determinism.
 
 use deltaseal_diff::{Codec, DiffError, DiffOptions, Level, diff, diff_with_codec};
-use deltaseal_verify::patch::{Limits, PatchHeader, apply_to_vec};
+use deltaseal_verify::patch::{
+    ChunkBodyHeader, Limits, OldImageCheck, Parallelism, PatchHeader, ZstdDecoder, apply_to_vec,
+};
 
 /// Small deterministic PRNG (xorshift64*).
 struct Rng(u64);
@@ -292,7 +294,12 @@ fn mutated_chunk_bodies(level: Level) {
             p[e + 8..e + 40].copy_from_slice(&d);
             off += len;
         }
-        match apply_to_vec(&old, &p, &Limits::default()) {
+        let ruzstd = apply_with(ZstdDecoder::Ruzstd, &old, &p);
+        // The host decoder reaches the same verdict on every hostile body:
+        // the walk before decoding is the same, and both outputs face the
+        // same digests.
+        assert_eq!(ruzstd, apply_with(ZstdDecoder::Libzstd, &old, &p));
+        match ruzstd {
             Ok(out) => assert_eq!(out, new),
             Err(_) => errors += 1,
         }
@@ -300,31 +307,108 @@ fn mutated_chunk_bodies(level: Level) {
     assert!(errors > 2500, "only {errors} mutations detected");
 }
 
-/// `apply_parallel` gives the same image as `apply` for any thread count, and
-/// the same error on a corrupt patch.
+fn apply_with(
+    decoder: ZstdDecoder,
+    old: &[u8],
+    patch: &[u8],
+) -> Result<Vec<u8>, deltaseal_verify::patch::PatchError> {
+    let mut out = Vec::new();
+    let run = Parallelism {
+        threads: 1,
+        decoder,
+        old_image: OldImageCheck::BeforeApply,
+    };
+    deltaseal_verify::patch::apply_parallel(old, patch, &mut out, &Limits::default(), run)?;
+    Ok(out)
+}
+
+/// `apply_parallel` gives the same image as `apply` for any thread count and
+/// either zstd decoder, and the same error on a corrupt patch.
 #[test]
 fn parallel_apply_matches_serial() {
     use deltaseal_verify::patch::{PatchError, apply_parallel};
     let mut rng = Rng(12);
-    let old = structured(&mut rng, 200_000);
-    let new = edit(&mut rng, &old);
-    let p = diff(&old, &new, &opts(Level::Default, 2, 16 * 1024)).unwrap();
-    for threads in [0, 1, 2, 3, 64] {
-        let mut out = Vec::new();
-        let s = apply_parallel(old.as_slice(), &p, &mut out, &Limits::default(), threads).unwrap();
-        assert_eq!(out, new);
-        assert_eq!(s.new_size, new.len() as u64);
+    let old = rng.bytes(200_000);
+    // Short pieces of the old image a little ahead, too short for the
+    // matcher: literals that the extra stream's reference covers.
+    let mut new = edit(&mut rng, &old);
+    for _ in 0..400 {
+        let at = rng.below(new.len().min(old.len() - 4096));
+        let from = at + rng.below(4000);
+        new.splice(at..at, old[from..from + 9].to_vec());
     }
+    let p = diff(&old, &new, &opts(Level::Default, 2, 16 * 1024)).unwrap();
+    let header = PatchHeader::decode(&p, &Limits::default()).unwrap();
+    let referenced = (0..header.chunks.len() as u32)
+        .filter_map(|i| header.chunk_body_range(i))
+        .filter(|r| ChunkBodyHeader::decode(&p[r.clone()]).is_some_and(|b| b.ref_len > 0))
+        .count();
+    assert!(referenced > 0, "no chunk exercises the extra reference");
     let mut bad = p.clone();
     let last = bad.len() - 1;
     bad[last] ^= 1;
     let serial = apply_to_vec(&old, &bad, &Limits::default()).unwrap_err();
-    let parallel =
-        apply_parallel(old.as_slice(), &bad, &mut Vec::new(), &Limits::default(), 3).unwrap_err();
-    assert_eq!(serial, parallel);
     assert!(matches!(serial, PatchError::ChunkDigestMismatch { .. }));
-    let e = apply_parallel(new.as_slice(), &p, &mut Vec::new(), &Limits::default(), 2).unwrap_err();
-    assert_eq!(e, PatchError::OldImageMismatch);
+    // Same size, one byte off where the first chunk reads it.
+    let mut wrong_old = old.clone();
+    wrong_old[0] ^= 0x40;
+    for decoder in [ZstdDecoder::Ruzstd, ZstdDecoder::Libzstd] {
+        for old_image in [OldImageCheck::BeforeApply, OldImageCheck::OnFailure] {
+            for threads in [0, 1, 2, 3, 64] {
+                let run = Parallelism {
+                    threads,
+                    decoder,
+                    old_image,
+                };
+                let mut out = Vec::new();
+                let s = apply_parallel(old.as_slice(), &p, &mut out, &Limits::default(), run);
+                assert_eq!(s.unwrap().new_size, new.len() as u64);
+                assert_eq!(out, new);
+                let limits = Limits::default();
+                let e = apply_parallel(old.as_slice(), &bad, &mut Vec::new(), &limits, run);
+                assert_eq!(e.unwrap_err(), serial);
+                for wrong in [&new, &wrong_old] {
+                    let e = apply_parallel(wrong.as_slice(), &p, &mut Vec::new(), &limits, run);
+                    assert_eq!(e.unwrap_err(), PatchError::OldImageMismatch);
+                }
+            }
+        }
+    }
+}
+
+/// `OldImageCheck::OnFailure` reads the old image's digest only once the
+/// new image's failed: an old image that differs only where no chunk reads
+/// still gives exactly the new image, which `BeforeApply` refuses.
+#[test]
+fn old_image_checked_on_failure_only() {
+    use deltaseal_verify::patch::{PatchError, apply_parallel};
+    // The new image reads old[..4096] only; the rest is never read.
+    let mut rng = Rng(14);
+    let old = rng.bytes(8192);
+    let mut new = old[..4096].to_vec();
+    new[100] ^= 1;
+    let p = diff(&old, &new, &opts(Level::Default, 1, 1024)).unwrap();
+    let mut unread_changed = old.clone();
+    unread_changed[8000] ^= 1;
+    let run = |old_image| Parallelism {
+        threads: 2,
+        decoder: ZstdDecoder::Ruzstd,
+        old_image,
+    };
+    let limits = Limits::default();
+    let mut out = Vec::new();
+    let at_end = run(OldImageCheck::OnFailure);
+    apply_parallel(unread_changed.as_slice(), &p, &mut out, &limits, at_end).unwrap();
+    assert_eq!(out, new);
+    let first = run(OldImageCheck::BeforeApply);
+    let e = apply_parallel(
+        unread_changed.as_slice(),
+        &p,
+        &mut Vec::new(),
+        &limits,
+        first,
+    );
+    assert_eq!(e.unwrap_err(), PatchError::OldImageMismatch);
 }
 
 /// `apply_parallel_from` (chunk bodies read from a patch source on demand,
@@ -343,15 +427,17 @@ fn parallel_apply_from_a_patch_source() {
     let header = PatchHeader::decode_index(index, p.len() as u64, &Limits::default()).unwrap();
     for threads in [1, 2, 5] {
         let mut out = Vec::new();
-        apply_parallel_from(old.as_slice(), &header, p.as_slice(), &mut out, threads).unwrap();
+        let run = Parallelism::threads(threads);
+        apply_parallel_from(old.as_slice(), &header, p.as_slice(), &mut out, run).unwrap();
         assert_eq!(out, new);
     }
+    let two = Parallelism::threads(2);
     let short = &p[..p.len() - 1];
-    let e = apply_parallel_from(old.as_slice(), &header, short, &mut Vec::new(), 2).unwrap_err();
+    let e = apply_parallel_from(old.as_slice(), &header, short, &mut Vec::new(), two).unwrap_err();
     assert_eq!(e, PatchError::Truncated);
     let mut tight = header.clone();
     tight.decoder_memory = 16;
-    let e =
-        apply_parallel_from(old.as_slice(), &tight, p.as_slice(), &mut Vec::new(), 2).unwrap_err();
+    let e = apply_parallel_from(old.as_slice(), &tight, p.as_slice(), &mut Vec::new(), two)
+        .unwrap_err();
     assert_eq!(e, PatchError::ChunkMemoryOverDeclared { chunk: 0 });
 }

@@ -1,10 +1,10 @@
-//! Patch format v1: header and chunk table decoding, and streaming apply.
+//! The patch format: header and chunk table decoding, and streaming apply.
 //!
 //! A patch turns an *old* image into a *new* one. It is cut into independent
 //! chunks: chunk `i` produces `new[i * chunk_size .. min((i + 1) * chunk_size, new_size)]`
 //! from random reads of the old image, so chunks can be applied in parallel or
 //! resumed at a chunk boundary. The byte-level layout is specified in
-//! `docs/format.md` ("Patch format v1"); this module is its reference reader.
+//! `docs/format.md`; this module is its reference reader.
 //!
 //! ```text
 //! [header 112 B][chunk table: 72 B per chunk][chunk 0 body][chunk 1 body]...
@@ -35,10 +35,11 @@ mod zstd_frame;
 
 pub(crate) use apply::check_old;
 pub use apply::{
-    ApplySummary, ChunkApplier, ImageIoError, ImageSink, OldImage, SliceImage, apply, apply_to_vec,
+    ApplySummary, ChunkApplier, ImageIoError, ImageSink, OldImage, SliceImage, ZstdDecoder, apply,
+    apply_to_vec,
 };
 #[cfg(feature = "std")]
-pub use apply::{apply_parallel, apply_parallel_from};
+pub use apply::{OldImageCheck, Parallelism, apply_parallel, apply_parallel_from};
 pub(crate) use header::index_len;
 pub use header::{
     CHUNK_BODY_HEADER_LEN, CHUNK_ENTRY_LEN, ChunkBodyHeader, ChunkEntry, HEADER_LEN, PatchHeader,

@@ -43,6 +43,32 @@ pub trait ImageSink {
     fn write(&mut self, buf: &[u8]) -> Result<(), ImageIoError>;
 }
 
+/// The zstd decoder a [`ChunkApplier`] runs. Both decode the same frames to
+/// the same bytes, after the same pre-decode walk of every frame
+/// (docs/format.md, "Stream encoding"), and every output is checked against
+/// its digest whichever decoder made it.
+///
+/// ```
+/// use deltaseal_verify::patch::{ChunkApplier, ZstdDecoder};
+/// // What a device runs (and the default):
+/// let applier = ChunkApplier::with_decoder(ZstdDecoder::Ruzstd);
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ZstdDecoder {
+    /// `ruzstd`: pure Rust, `no_std`, and the decoder whose allocations the
+    /// declared `decoder_memory` bounds (see [`chunk_memory`](super::chunk_memory)).
+    #[default]
+    Ruzstd,
+    /// C libzstd (feature `libzstd`), for host appliers: several times
+    /// faster (kernel-vmlinux: see `benches/results`). It decodes straight
+    /// into the stream's buffer and takes the extra stream's reference as a
+    /// prefix without copying it, so it holds less than ruzstd does, but its
+    /// context is C heap that the memory model does not measure.
+    #[cfg(feature = "libzstd")]
+    Libzstd,
+}
+
 fn slice_read_at(data: &[u8], offset: u64, buf: &mut [u8]) -> Result<(), ImageIoError> {
     let start = usize::try_from(offset).map_err(|_| ImageIoError::OutOfBounds)?;
     let end = start
@@ -143,31 +169,93 @@ pub fn apply<O: OldImage + ?Sized, S: ImageSink + ?Sized>(
     })
 }
 
-/// [`apply`], applying up to `threads` chunks at once (each worker has its
-/// own [`ChunkApplier`] and its own clone of `old`) and writing them to
+/// How [`apply_parallel`] and [`apply_parallel_from`] run: how many chunks
+/// at once, with which zstd decoder, and when the old image's digest is
+/// checked.
+///
+/// ```
+/// use deltaseal_verify::patch::{OldImageCheck, Parallelism, ZstdDecoder};
+/// let device_order = Parallelism {
+///     threads: 2,
+///     decoder: ZstdDecoder::Ruzstd,
+///     old_image: OldImageCheck::BeforeApply,
+/// };
+/// assert_eq!(Parallelism::threads(2), device_order);
+/// ```
+#[cfg(feature = "std")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parallelism {
+    /// Chunks applied at once, each by its own worker thread (0 is treated as 1).
+    pub threads: usize,
+    /// The zstd decoder every worker runs.
+    pub decoder: ZstdDecoder,
+    /// When the old image's digest is checked.
+    pub old_image: OldImageCheck,
+}
+
+#[cfg(feature = "std")]
+impl Parallelism {
+    /// `threads` workers with the defaults: [`ZstdDecoder::Ruzstd`] and
+    /// [`OldImageCheck::BeforeApply`].
+    pub fn threads(threads: usize) -> Self {
+        Self {
+            threads,
+            decoder: ZstdDecoder::default(),
+            old_image: OldImageCheck::default(),
+        }
+    }
+}
+
+/// When [`apply_parallel_from`] checks the old image's digest. Everything
+/// else is checked as chunks go in both (each body's stored digest before it
+/// is parsed, every bound, each chunk's output digest before it is written)
+/// and the new image's size and digest at the end.
+#[cfg(feature = "std")]
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OldImageCheck {
+    /// Before any chunk is applied, as docs/format.md orders it: nothing
+    /// is written for a wrong old image. For a sink whose writes stand
+    /// (flash, a slot that boots), and the default.
+    #[default]
+    BeforeApply,
+    /// Only its size up front; its digest only once an output digest (a
+    /// chunk's or the new image's) has failed, to name that failure
+    /// `OldImageMismatch`. For a sink that
+    /// is thrown away unless the apply returns `Ok` (a temporary file
+    /// renamed on success, as `deltaseal apply` writes): it saves a whole
+    /// read and SHA-256 pass over the old image. The new image it accepts
+    /// is the one [`BeforeApply`](Self::BeforeApply) accepts; it also
+    /// accepts an old image that differs from the declared one only in
+    /// bytes no chunk reads.
+    OnFailure,
+}
+
+/// [`apply`], applying up to `run.threads` chunks at once (each worker has
+/// its own [`ChunkApplier`] and its own clone of `old`) and writing them to
 /// `sink` in order. `old` is any cloneable [`OldImage`]: an in-memory
 /// `&[u8]`, or a handle doing positioned reads of a file, so the old image
 /// need not be in memory. Same checks and result as [`apply`]; output does
-/// not depend on `threads`. Peak memory is about `threads` times the
-/// declared `decoder_memory` (0 threads is treated as 1).
+/// not depend on `run`. Peak memory is about `run.threads` times the
+/// declared `decoder_memory`.
 ///
 /// ```
-/// use deltaseal_verify::patch::{apply_parallel, Limits};
+/// use deltaseal_verify::patch::{apply_parallel, Limits, Parallelism};
 /// # fn demo(old: &[u8], patch: &[u8]) -> Result<(), deltaseal_verify::patch::PatchError> {
 /// let mut new = Vec::new();
-/// apply_parallel(old, patch, &mut new, &Limits::default(), 2)?;
+/// apply_parallel(old, patch, &mut new, &Limits::default(), Parallelism::threads(2))?;
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "std")]
-pub fn apply_parallel<O: OldImage + Clone + Send, S: ImageSink + ?Sized>(
+pub fn apply_parallel<O: OldImage + Clone + Send, S: ImageSink + Send + ?Sized>(
     old: O,
     patch: &[u8],
     sink: &mut S,
     limits: &Limits,
-    threads: usize,
+    run: Parallelism,
 ) -> Result<ApplySummary, PatchError> {
     let header = PatchHeader::decode(patch, limits)?;
-    apply_parallel_from(old, &header, patch, sink, threads)
+    apply_parallel_from(old, &header, patch, sink, run)
 }
 
 /// [`apply_parallel`] for a patch that is not in memory: `patch` gives
@@ -180,84 +268,202 @@ pub fn apply_parallel<O: OldImage + Clone + Send, S: ImageSink + ?Sized>(
 /// refused before it is read), so memory does not grow with the patch.
 ///
 /// ```
-/// use deltaseal_verify::patch::{apply_parallel_from, Limits, PatchHeader};
+/// use deltaseal_verify::patch::{apply_parallel_from, Limits, Parallelism, PatchHeader};
 /// # fn demo(old: &[u8], patch: &[u8]) -> Result<(), deltaseal_verify::patch::PatchError> {
 /// let header = PatchHeader::decode(patch, &Limits::default())?;
 /// let mut new = Vec::new();
-/// apply_parallel_from(old, &header, patch, &mut new, 2)?;
+/// apply_parallel_from(old, &header, patch, &mut new, Parallelism::threads(2))?;
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "std")]
 pub fn apply_parallel_from<
     O: OldImage + Clone + Send,
     P: OldImage + Clone + Send,
-    S: ImageSink + ?Sized,
+    S: ImageSink + Send + ?Sized,
 >(
     old: O,
     header: &PatchHeader,
     patch: P,
     sink: &mut S,
-    threads: usize,
+    run: Parallelism,
 ) -> Result<ApplySummary, PatchError> {
-    check_old(&mut old.clone(), header)?;
+    let old_first = run.old_image == OldImageCheck::BeforeApply;
+    if old_first {
+        check_old(&mut old.clone(), header)?;
+    } else if old.len() != header.old_size {
+        return Err(PatchError::OldImageMismatch);
+    }
     let count = u32::try_from(header.chunks.len()).map_err(|_| PatchError::TooManyChunks {
         count: u32::MAX,
         limit: u32::MAX,
     })?;
-    let threads = u32::try_from(threads.max(1))
-        .unwrap_or(u32::MAX)
-        .min(count.max(1));
-    let mut workers: Vec<(ChunkApplier, Vec<u8>)> = (0..threads)
-        .map(|_| (ChunkApplier::new(), Vec::new()))
-        .collect();
-    let mut new_hash = Sha256::new();
-    let mut written: u64 = 0;
-    let mut first: u32 = 0;
+    let threads = run.threads.clamp(1, header.chunks.len().max(1));
     // Body offsets, computed once in order (decode_index checked that the
     // bodies fill the patch exactly, so this sum cannot overflow).
     let mut body_off = header.encoded_len() as u64;
-    while first < count {
-        let outs: Vec<Result<&[u8], PatchError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = workers
-                .iter_mut()
-                .zip(first..count)
-                .zip(header.chunks.iter().skip(first as usize))
-                .map(|(((a, body), index), entry)| {
-                    let at = (body_off, entry.stored_len);
-                    body_off = body_off.saturating_add(entry.stored_len);
-                    let mut old = old.clone();
-                    let mut patch = patch.clone();
-                    s.spawn(move || {
-                        read_body(header, index, at, &mut patch, body)?;
-                        a.run_body(header, index, body.as_slice(), &mut old)
-                    })
+    let bodies: Vec<(u32, (u64, u64))> = (0..count)
+        .zip(&header.chunks)
+        .map(|(index, entry)| {
+            let at = (body_off, entry.stored_len);
+            body_off = body_off.saturating_add(entry.stored_len);
+            (index, at)
+        })
+        .collect();
+    let turn = Turn {
+        state: std::sync::Mutex::new(InOrder {
+            next: 0,
+            error: None,
+            hash: Sha256::new(),
+            written: 0,
+            sink,
+        }),
+        changed: std::sync::Condvar::new(),
+    };
+    std::thread::scope(|s| {
+        // Worker `w` applies chunks w, w + threads, ... and, when its chunk
+        // is next, hashes and writes it itself: the others go on decoding
+        // meanwhile, and each worker holds one output buffer.
+        let workers: Vec<_> = (0..threads)
+            .map(|w| {
+                let mine = bodies.iter().copied().skip(w).step_by(threads);
+                let (mut old, mut patch, turn) = (old.clone(), patch.clone(), &turn);
+                s.spawn(move || {
+                    let _stop_all_on_panic = AbandonOnPanic(turn);
+                    let mut applier = ChunkApplier::with_decoder(run.decoder);
+                    let mut body = Vec::new();
+                    for (index, at) in mine {
+                        let out = read_body(header, index, at, &mut patch, &mut body)
+                            .and_then(|()| applier.run_body(header, index, &body, &mut old));
+                        if !turn.write(index, out) {
+                            break;
+                        }
+                    }
                 })
-                .collect();
-            handles
-                .into_iter()
-                // run_body does not panic; a failed join is reported as OOM.
-                .map(|h| h.join().unwrap_or(Err(PatchError::OutOfMemory)))
-                .collect()
-        });
-        for out in outs {
-            let out = out?;
-            new_hash.update(out);
-            sink.write(out)?;
-            written = written
-                .checked_add(out.len() as u64)
-                .ok_or(PatchError::OutputTooLarge)?;
+            })
+            .collect();
+        // Joined here so that a panicked worker (none should: run_body does
+        // not panic) is an error below rather than a panic of the caller.
+        for worker in workers {
+            let _ = worker.join();
         }
-        first = first.saturating_add(threads);
+    });
+    let InOrder {
+        next,
+        error,
+        hash,
+        written,
+        ..
+    } = turn
+        .state
+        .into_inner()
+        .map_err(|_| PatchError::OutOfMemory)?;
+    let digest: [u8; 32] = hash.finalize().into();
+    let error = match error {
+        Some(e) => e,
+        // A stop without an error cannot happen: `AbandonOnPanic` sets one.
+        None if next != count => PatchError::OutOfMemory,
+        None if written != header.new_size || digest != header.new_digest => {
+            PatchError::NewImageMismatch
+        }
+        None => {
+            return Ok(ApplySummary {
+                new_size: written,
+                chunks: count,
+                decoder_memory: header.decoder_memory,
+            });
+        }
+    };
+    // Only digests depend on the old image's bytes: name a wrong old image
+    // as the check before applying would have.
+    let digest_failed = matches!(
+        error,
+        PatchError::OutputDigestMismatch { .. } | PatchError::NewImageMismatch
+    );
+    if !old_first && digest_failed {
+        check_old(&mut old.clone(), header)?;
     }
-    let digest: [u8; 32] = new_hash.finalize().into();
-    if written != header.new_size || digest != header.new_digest {
-        return Err(PatchError::NewImageMismatch);
+    Err(error)
+}
+
+/// The writing end of [`apply_parallel_from`]: chunks are hashed and
+/// written strictly in order, each by the worker that applied it.
+#[cfg(feature = "std")]
+struct Turn<'s, S: ?Sized> {
+    state: std::sync::Mutex<InOrder<'s, S>>,
+    changed: std::sync::Condvar,
+}
+
+#[cfg(feature = "std")]
+struct InOrder<'s, S: ?Sized> {
+    /// The chunk to write next.
+    next: u32,
+    /// The first error in chunk order; nothing is written after it.
+    error: Option<PatchError>,
+    hash: Sha256,
+    written: u64,
+    sink: &'s mut S,
+}
+
+#[cfg(feature = "std")]
+impl<S: ImageSink + ?Sized> Turn<'_, S> {
+    /// Wait until chunk `index` is next, then write its output (or record
+    /// its error). False once the apply has failed: the worker stops.
+    fn write(&self, index: u32, out: Result<&[u8], PatchError>) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        while state.error.is_none() && state.next != index {
+            state = match self.changed.wait(state) {
+                Ok(s) => s,
+                Err(_) => return false,
+            };
+        }
+        if state.error.is_none() {
+            if let Err(e) = out.and_then(|out| state.write(out)) {
+                state.error = Some(e);
+            } else {
+                state.next = index.saturating_add(1);
+            }
+        }
+        let going = state.error.is_none();
+        drop(state);
+        self.changed.notify_all();
+        going
     }
-    Ok(ApplySummary {
-        new_size: written,
-        chunks: count,
-        decoder_memory: header.decoder_memory,
-    })
+}
+
+/// Fails the apply if its worker unwinds, so that no other worker waits
+/// for a chunk that will never come.
+#[cfg(feature = "std")]
+struct AbandonOnPanic<'t, 's, S: ?Sized>(&'t Turn<'s, S>);
+
+#[cfg(feature = "std")]
+impl<S: ?Sized> Drop for AbandonOnPanic<'_, '_, S> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let mut state = self
+                .0
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state.error.get_or_insert(PatchError::OutOfMemory);
+            drop(state);
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl<S: ImageSink + ?Sized> InOrder<'_, S> {
+    fn write(&mut self, out: &[u8]) -> Result<(), PatchError> {
+        self.hash.update(out);
+        self.sink.write(out)?;
+        self.written = self
+            .written
+            .checked_add(out.len() as u64)
+            .ok_or(PatchError::OutputTooLarge)?;
+        Ok(())
+    }
 }
 
 /// Read chunk `index`'s stored body (`len` bytes at `offset`) from `patch`
@@ -316,6 +522,17 @@ impl ChunkApplier {
     /// A new applier with empty buffers.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A new applier with empty buffers that decodes zstd frames with
+    /// `decoder` ([`new`](Self::new) uses [`ZstdDecoder::Ruzstd`]).
+    pub fn with_decoder(decoder: ZstdDecoder) -> Self {
+        Self {
+            state: ChunkState {
+                decoder,
+                ..ChunkState::default()
+            },
+        }
     }
 
     /// Apply chunk `index` of `patch` (whose header is `header`) and return
@@ -399,6 +616,7 @@ pub(crate) fn check_old<O: OldImage + ?Sized>(
 /// keeping them would go over the declared memory.
 #[derive(Default)]
 struct ChunkState {
+    decoder: ZstdDecoder,
     out: Vec<u8>,
     ctrl: Vec<u8>,
     diff: Vec<u8>,
@@ -419,13 +637,13 @@ fn resize(buf: &mut Vec<u8>, len: usize) -> Result<(), PatchError> {
 }
 
 /// Decode one stream: stored (`stored == len`) or a single frame of exactly
-/// `len` bytes, a zstd frame with `reference` as its dictionary content if
-/// given. Returns the decoded bytes.
+/// `len` bytes; a zstd frame is decoded by the decoder `reference` is for,
+/// with the reference it holds. Returns the decoded bytes.
 fn decode_stream<'a>(
     codec: Codec,
     window: u64,
     (src, len): (&'a [u8], u32),
-    reference: Option<Dictionary>,
+    reference: FrameReference,
     buf: &'a mut Vec<u8>,
     chunk: u32,
 ) -> Result<&'a [u8], PatchError> {
@@ -438,8 +656,12 @@ fn decode_stream<'a>(
         Codec::None => Err(PatchError::MalformedChunk { chunk }),
         Codec::Zstd => {
             resize(buf, len_us)?;
-            zstd_into(window, src, reference, buf)
-                .map_err(|()| PatchError::Decompress { chunk })?;
+            let decoded = match reference {
+                FrameReference::Ruzstd(dict) => zstd_into(window, src, dict, buf),
+                #[cfg(feature = "libzstd")]
+                FrameReference::Libzstd(prefix) => libzstd_into(src, &prefix, buf),
+            };
+            decoded.map_err(|()| PatchError::Decompress { chunk })?;
             Ok(buf.as_slice())
         }
         #[cfg(feature = "xz")]
@@ -531,6 +753,84 @@ fn zstd_into(
     Ok(())
 }
 
+/// Decode one zstd frame that fills `dst` exactly with C libzstd, with
+/// `prefix` (if not empty) as its raw-content prefix. The pre-decode walk
+/// has already bounded the frame (window, block sizes, one frame and
+/// nothing after it), so a one-shot decode into `dst` needs no window
+/// buffer: libzstd refuses output beyond `dst`, and a shorter one is an
+/// error here.
+#[cfg(feature = "libzstd")]
+fn libzstd_into(src: &[u8], prefix: &[u8], dst: &mut [u8]) -> Result<(), ()> {
+    let mut dctx = zstd::zstd_safe::DCtx::try_create().ok_or(())?;
+    if !prefix.is_empty() {
+        dctx.ref_prefix(prefix).map_err(drop)?;
+    }
+    let written = dctx.decompress(dst, src).map_err(drop)?;
+    if written != dst.len() {
+        return Err(());
+    }
+    Ok(())
+}
+
+/// An extra stream's reference in the form its chunk's decoder takes it.
+// Built and moved once per chunk; a box would be one more heap block on the
+// device path for nothing.
+#[allow(clippy::large_enum_variant)]
+enum FrameReference {
+    /// ruzstd: the old bytes as an RFC 8878 dictionary, or none.
+    Ruzstd(Option<Dictionary>),
+    /// libzstd: the old bytes as a raw-content prefix (empty: none).
+    #[cfg(feature = "libzstd")]
+    Libzstd(Vec<u8>),
+}
+
+impl FrameReference {
+    /// No reference, for `decoder`.
+    fn none(decoder: ZstdDecoder) -> Self {
+        match decoder {
+            ZstdDecoder::Ruzstd => Self::Ruzstd(None),
+            #[cfg(feature = "libzstd")]
+            ZstdDecoder::Libzstd => Self::Libzstd(Vec::new()),
+        }
+    }
+
+    /// `old[offset..offset + len]` for `decoder` (see [`read_reference`]).
+    fn read<O: OldImage + ?Sized>(
+        decoder: ZstdDecoder,
+        old: &mut O,
+        offset: u64,
+        len: u32,
+        chunk: u32,
+    ) -> Result<Self, PatchError> {
+        match decoder {
+            ZstdDecoder::Ruzstd => Ok(Self::Ruzstd(Some(read_reference(old, offset, len, chunk)?))),
+            #[cfg(feature = "libzstd")]
+            ZstdDecoder::Libzstd => {
+                let range = old_range(old, offset, len, chunk)?;
+                let mut prefix = try_zeroed(range)?;
+                old.read_at(offset, &mut prefix)?;
+                Ok(Self::Libzstd(prefix))
+            }
+        }
+    }
+}
+
+/// The length of `old[offset..offset + len]` as a `usize`, or
+/// `OldReadOutOfBounds` if that range is not inside the old image.
+fn old_range<O: OldImage + ?Sized>(
+    old: &O,
+    offset: u64,
+    len: u32,
+    chunk: u32,
+) -> Result<usize, PatchError> {
+    let oob = PatchError::OldReadOutOfBounds { chunk };
+    let end = offset.checked_add(u64::from(len)).ok_or(oob)?;
+    if end > old.len() {
+        return Err(oob);
+    }
+    usize::try_from(len).map_err(|_| PatchError::OutOfMemory)
+}
+
 /// Dictionary ID the applier files an extra stream's reference under (any
 /// non-zero value: frames carry no dictionary ID, the applier forces it).
 const REFERENCE_DICT_ID: u32 = 1;
@@ -588,12 +888,7 @@ pub(crate) fn read_reference<O: OldImage + ?Sized>(
     len: u32,
     chunk: u32,
 ) -> Result<Dictionary, PatchError> {
-    let oob = PatchError::OldReadOutOfBounds { chunk };
-    let end = offset.checked_add(u64::from(len)).ok_or(oob)?;
-    if end > old.len() {
-        return Err(oob);
-    }
-    let mut raw = dictionary_bytes(usize::try_from(len).map_err(|_| PatchError::OutOfMemory)?)?;
+    let mut raw = dictionary_bytes(old_range(old, offset, len, chunk)?)?;
     let content = raw
         .get_mut(REFERENCE_HEAD_LEN..)
         .ok_or(PatchError::OutOfMemory)?;
@@ -651,7 +946,10 @@ impl ChunkState {
         .map(|(buf, counted)| (buf.capacity() as u64).saturating_sub(*counted))
         .sum();
         if need.saturating_add(kept_beyond_need) > declared {
-            *self = ChunkState::default();
+            *self = ChunkState {
+                decoder: self.decoder,
+                ..ChunkState::default()
+            };
         }
     }
 
@@ -703,17 +1001,19 @@ impl ChunkState {
         // diff buffers kept from earlier chunks freed: its reference and
         // window are then never held beside them (the declaration still
         // counts them together).
+        let decoder = self.decoder;
         let reference = match bh.ref_len {
-            0 => None,
+            0 => FrameReference::none(decoder),
             len => {
                 self.out = Vec::new();
                 self.diff = Vec::new();
-                Some(read_reference(old, bh.ref_offset, len, chunk)?)
+                FrameReference::read(decoder, old, bh.ref_offset, len, chunk)?
             }
         };
         let extra = decode_stream(codec, window, extra_src, reference, &mut self.extra, chunk)?;
-        let ctrl = decode_stream(codec, window, ctrl_src, None, &mut self.ctrl, chunk)?;
-        let diff = decode_stream(codec, window, diff_src, None, &mut self.diff, chunk)?;
+        let plain = || FrameReference::none(decoder);
+        let ctrl = decode_stream(codec, window, ctrl_src, plain(), &mut self.ctrl, chunk)?;
+        let diff = decode_stream(codec, window, diff_src, plain(), &mut self.diff, chunk)?;
 
         let out_us = usize::try_from(out_len).map_err(|_| malformed)?;
         resize(&mut self.out, out_us)?;
