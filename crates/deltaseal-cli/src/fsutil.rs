@@ -31,6 +31,60 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub struct AtomicFile {
     target: PathBuf,
     writer: BufWriter<NamedTempFile>,
+    write_behind: WriteBehind,
+}
+
+/// Bytes written through [`ImageSink`] between two background
+/// `fdatasync`s: a large output is mostly on disk by the time
+/// [`AtomicFile::commit`] syncs it, instead of all of it being written
+/// back then (kernel-vmlinux, 66 MB: that final sync alone took 0.13 s).
+const WRITE_BEHIND: u64 = 8 << 20;
+
+/// Syncs what an [`AtomicFile`] holds so far on a helper thread, started at
+/// the first [`WRITE_BEHIND`] bytes (small outputs never start one).
+#[derive(Default)]
+struct WriteBehind {
+    unsynced: u64,
+    wake: Option<std::sync::mpsc::SyncSender<()>>,
+    /// Returns the first sync error: Linux reports a writeback error to one
+    /// `fsync` only, so the commit must hear of it from here.
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl WriteBehind {
+    /// Count `n` more bytes, and ask for a sync every [`WRITE_BEHIND`] of them.
+    fn wrote(&mut self, n: usize, writer: &mut BufWriter<NamedTempFile>) -> std::io::Result<()> {
+        self.unsynced = self.unsynced.saturating_add(n as u64);
+        if self.unsynced < WRITE_BEHIND {
+            return Ok(());
+        }
+        self.unsynced = 0;
+        writer.flush()?;
+        if self.wake.is_none() {
+            let file = writer.get_ref().as_file().try_clone()?;
+            // One pending request at most: a sync started later covers
+            // everything written before it.
+            let (wake, requests) = std::sync::mpsc::sync_channel::<()>(1);
+            self.thread = Some(std::thread::spawn(move || {
+                requests.iter().try_for_each(|()| file.sync_data())
+            }));
+            self.wake = Some(wake);
+        }
+        if let Some(wake) = &self.wake {
+            let _ = wake.try_send(());
+        }
+        Ok(())
+    }
+
+    /// Stop the helper and report its first error.
+    fn finish(mut self) -> std::io::Result<()> {
+        drop(self.wake.take());
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(synced)) => synced,
+            Some(Err(_)) => Err(std::io::Error::other("the write-behind thread panicked")),
+        }
+    }
 }
 
 impl AtomicFile {
@@ -47,6 +101,7 @@ impl AtomicFile {
         Ok(AtomicFile {
             target: target.to_path_buf(),
             writer: BufWriter::with_capacity(1 << 20, tmp),
+            write_behind: WriteBehind::default(),
         })
     }
 
@@ -63,6 +118,9 @@ impl AtomicFile {
             .into_inner()
             .map_err(|e| e.into_error())
             .with_context(|| format!("cannot write {}", target.display()))?;
+        self.write_behind
+            .finish()
+            .with_context(|| format!("cannot sync {}", target.display()))?;
         tmp.as_file()
             .sync_all()
             .with_context(|| format!("cannot sync {}", target.display()))?;
@@ -76,7 +134,10 @@ impl AtomicFile {
 /// Lets the patch applier stream the new image straight into the temp file.
 impl ImageSink for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> Result<(), ImageIoError> {
-        self.writer.write_all(buf).map_err(|_| ImageIoError::Write)
+        self.writer
+            .write_all(buf)
+            .and_then(|()| self.write_behind.wrote(buf.len(), &mut self.writer))
+            .map_err(|_| ImageIoError::Write)
     }
 }
 
@@ -123,5 +184,38 @@ impl OldImage for FileImage {
         self.file
             .read_exact_at(buf, offset)
             .map_err(|_| ImageIoError::Read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An output past several write-behind intervals lands whole; one
+    /// dropped before commit leaves nothing behind.
+    #[test]
+    fn image_sink_with_write_behind_commits_every_byte() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let target = dir.path().join("new.bin");
+        let piece: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+        let pieces = 3 * (WRITE_BEHIND >> 20) + 1;
+        let mut out = AtomicFile::create(&target)?;
+        for _ in 0..pieces {
+            out.write(&piece).map_err(anyhow::Error::from)?;
+        }
+        assert!(out.write_behind.thread.is_some(), "no write-behind started");
+        out.commit()?;
+        let written = read(&target)?;
+        assert_eq!(written.len() as u64, pieces << 20);
+        assert!(written.chunks(piece.len()).all(|c| c == piece.as_slice()));
+
+        let dropped = dir.path().join("dropped.bin");
+        let mut out = AtomicFile::create(&dropped)?;
+        for _ in 0..pieces {
+            out.write(&piece).map_err(anyhow::Error::from)?;
+        }
+        drop(out);
+        assert_eq!(fs::read_dir(dir.path())?.count(), 1, "a temp file was left");
+        Ok(())
     }
 }
