@@ -6,7 +6,9 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use deltaseal_diff::DiffOptions;
-use deltaseal_verify::patch::{Limits, apply_to_vec};
+use deltaseal_verify::patch::{
+    Limits, OldImageCheck, Parallelism, ZstdDecoder, apply_parallel, apply_to_vec,
+};
 
 fn load_pair() -> (String, Vec<u8>, Vec<u8>) {
     let dir = std::env::var_os("CORPUS_DIR").map_or_else(
@@ -60,6 +62,20 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(new.len() as u64));
     group.bench_function("deltaseal", |b| {
         b.iter(|| apply_to_vec(&old, &patch, &Limits::default()).expect("apply"))
+    });
+    // What `deltaseal apply` runs on a host: C libzstd, one thread.
+    let host = Parallelism {
+        threads: 1,
+        decoder: ZstdDecoder::Libzstd,
+        old_image: OldImageCheck::OnFailure,
+    };
+    group.bench_function("deltaseal-libzstd", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(new.len());
+            apply_parallel(old.as_slice(), &patch, &mut out, &Limits::default(), host)
+                .expect("apply");
+            out
+        })
     });
     group.bench_function("bsdiff-crate", |b| {
         b.iter(|| {
