@@ -55,7 +55,7 @@ use deltaseal_verify::patch::{ImageIoError, ImageSink, OldImage};
 use sha2::Digest as _;
 
 use crate::encode::map_chunks;
-use crate::matcher::{BSDIFF_MARGIN, Op, match_chunk};
+use crate::matcher::{BSDIFF_MARGIN, Op, Searches, match_chunk};
 use crate::sa::SuffixArray;
 use crate::{DiffError, DiffOptions};
 
@@ -122,7 +122,8 @@ pub fn export(old: &[u8], new: &[u8], opts: &DiffOptions) -> Result<Vec<u8>, Dif
     let results = map_chunks(count, opts.threads, |i, _: &mut ()| {
         let start = i * cs;
         let end = (start + cs).min(new.len());
-        Ok(match_chunk(old, new, &sa, start, end, BSDIFF_MARGIN))
+        let once = &mut Searches::once();
+        Ok(match_chunk(old, new, &sa, start, end, BSDIFF_MARGIN, once))
     })?;
 
     // Stitch: bspatch starts with the old cursor at 0; before each chunk,

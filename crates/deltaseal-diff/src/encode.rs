@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use deltaseal_verify::digest::sha256;
 use deltaseal_verify::patch::{ChunkBodyHeader, ChunkEntry, Codec, PatchHeader, chunk_memory};
 
-use crate::matcher::{ChunkMatch, NEW_MATCH_MARGIN, match_chunk};
+use crate::matcher::{ChunkMatch, NEW_MATCH_MARGIN, Searches, match_chunk};
 use crate::sa::SuffixArray;
 use crate::{DiffError, DiffOptions};
 
@@ -96,10 +96,10 @@ pub fn diff_with_codec(
             _ => 0,
         },
     };
-    let results = map_chunks(count, opts.threads, |i, z: &mut Compressors| {
+    let results = map_chunks(count, opts.threads, |i, w: &mut Worker| {
         let start = i * cs;
         let end = (start + cs).min(new.len());
-        encode_chunk(&job, start, end, z)
+        encode_chunk(&job, start, end, w)
     })?;
 
     let mut chunks = Vec::with_capacity(count);
@@ -353,12 +353,14 @@ struct Job<'a> {
     reference_len: u32,
 }
 
-/// A worker's zstd compressors, reused across its chunks: one at the
-/// level's compression level, one at [`PROXY_LEVEL`].
+/// A worker's state, reused across its chunks: zstd compressors at the
+/// level's compression level and at [`PROXY_LEVEL`], and the current
+/// chunk's suffix array searches (shared by its [`MARGINS`] runs).
 #[derive(Default)]
-struct Compressors {
+struct Worker {
     level: Option<Compressor>,
     proxy: Option<Compressor>,
+    searches: Searches,
 }
 
 /// Margins ([`crate::matcher`]) every chunk is matched with above the fast
@@ -391,6 +393,7 @@ fn best_match(
     start: usize,
     end: usize,
     proxy: &mut Option<Compressor>,
+    searches: &mut Searches,
 ) -> Result<(ChunkMatch, Streams), DiffError> {
     let Job {
         old,
@@ -401,17 +404,16 @@ fn best_match(
         reference_len,
     } = *job;
     let chunk_new = &new[start..end];
-    let single = |margin| {
-        let m = match_chunk(old, new, sa, start, end, margin);
-        let raw = streams(old, chunk_new, &m);
-        (m, raw)
-    };
     if opts.level == crate::Level::Fast || codec == Codec::None {
-        return Ok(single(NEW_MATCH_MARGIN));
+        let once = &mut Searches::once();
+        let m = match_chunk(old, new, sa, start, end, NEW_MATCH_MARGIN, once);
+        let raw = streams(old, chunk_new, &m);
+        return Ok((m, raw));
     }
     let mut best: Option<(usize, (ChunkMatch, Streams))> = None;
     for margin in MARGINS {
-        let (m, raw) = single(margin);
+        let m = match_chunk(old, new, sa, start, end, margin, searches);
+        let raw = streams(old, chunk_new, &m);
         let zstd = Codec::Zstd;
         let extra = match extra_reference(raw.extra.len(), old.len(), m.old_offset, reference_len) {
             Some(r) => compress_against(PROXY_LEVEL, &raw.extra, &old[r])?.len(),
@@ -431,9 +433,9 @@ fn encode_chunk(
     job: &Job<'_>,
     start: usize,
     end: usize,
-    z: &mut Compressors,
+    w: &mut Worker,
 ) -> Result<Encoded, DiffError> {
-    let (m, raw) = best_match(job, start, end, &mut z.proxy)?;
+    let (m, raw) = best_match(job, start, end, &mut w.proxy, &mut w.searches)?;
     let Job {
         old,
         new,
@@ -444,7 +446,7 @@ fn encode_chunk(
     } = *job;
     let chunk_new = &new[start..end];
     let level = opts.level.zstd_level();
-    let z = &mut z.level;
+    let z = &mut w.level;
     // The reader's window limit W (docs/format.md): the xz dictionary size.
     let longest = raw.ctrl.len().max(raw.diff.len()).max(raw.extra.len()) as u64;
     let window = longest.max(4096).next_power_of_two();
