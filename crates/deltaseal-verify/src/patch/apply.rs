@@ -221,13 +221,13 @@ pub enum OldImageCheck {
     BeforeApply,
     /// Only its size up front; its digest only once an output digest (a
     /// chunk's or the new image's) has failed, to name that failure
-    /// `OldImageMismatch`. For a sink that
-    /// is thrown away unless the apply returns `Ok` (a temporary file
-    /// renamed on success, as `deltaseal apply` writes): it saves a whole
-    /// read and SHA-256 pass over the old image. The new image it accepts
-    /// is the one [`BeforeApply`](Self::BeforeApply) accepts; it also
-    /// accepts an old image that differs from the declared one only in
-    /// bytes no chunk reads.
+    /// `OldImageMismatch`. For a sink that is thrown away unless the apply
+    /// returns `Ok` (a temporary file renamed on success, as `deltaseal
+    /// apply` writes): it saves a whole read and SHA-256 pass over the old
+    /// image. The new image it accepts is the one
+    /// [`BeforeApply`](Self::BeforeApply) accepts; it also accepts an old
+    /// image that differs from the declared one only in bytes no chunk
+    /// reads.
     OnFailure,
 }
 
