@@ -17,13 +17,19 @@ pub(crate) struct Op {
 
 /// Margin of the fast level: a new match replaces the current alignment
 /// only when it is this many bytes longer than what the current alignment
-/// matches over the same span ([`match_chunk`]'s `margin`). bsdiff uses 8;
-/// each control triple costs about 4.6 compressed bytes, and literals are
-/// compressed against the old image (`extra_reference`), so a larger margin
-/// gives fewer triples for a few more literals (exe-ruff default patch
-/// with a 1 MiB reference, 2026-11-26: margin 8 3.71 MB, 16 3.55 MB, 24
-/// 3.57 MB, 32 3.60 MB). The other levels try several (`encode::MARGINS`).
-pub(crate) const NEW_MATCH_MARGIN: isize = 16;
+/// matches over the same span ([`match_chunk`]'s `margin`). The other
+/// levels try several per chunk (`encode::MARGINS`): no single margin suits
+/// every image. The fast level takes bsdiff's 8, the smallest on three of
+/// four pairs (10 is smaller in total, by exe-ruff alone, and 3% larger
+/// on cityhub). Fast patch bytes, 2026-11-26:
+///
+/// | margin | kernel-vmlinux | exe-ruff | moondancer | cityhub |
+/// |---:|---:|---:|---:|---:|
+/// | 8 | 4,241,477 | 4,379,573 | 19,447 | 12,221 |
+/// | 10 | 4,246,743 | 4,318,352 | 19,677 | 12,607 |
+/// | 12 | 4,308,014 | 4,294,853 | 19,728 | 12,223 |
+/// | 16 | 4,433,385 | 4,314,417 | 19,725 | 12,326 |
+pub(crate) const NEW_MATCH_MARGIN: isize = 8;
 
 /// bsdiff's own margin, for BSDIFF40 export: its extra stream is bzip2
 /// without any old-image reference, so more literals cost more there.
