@@ -375,7 +375,9 @@ struct Worker {
 /// | per chunk from 10, 16 | 3,028,812 | 3,534,871 | 17,665 | 23,330, 18,248 |
 /// | per chunk from 8, 10, 16 | 3,029,617 | 3,532,337 | 17,454 | 22,814, 17,742 |
 ///
-/// Three candidates cost about a quarter more diff time than two (2026-11-26).
+/// Three candidates cost about a quarter more diff time than two when each
+/// ran its own suffix-array searches; sharing them ([`Searches`]) made the
+/// second and third runs cheap (2026-11-26).
 const MARGINS: [isize; 3] = [8, 10, 16];
 
 /// zstd level that ranks the margins' streams: level 9 picks as well as
