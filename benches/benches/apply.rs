@@ -7,7 +7,7 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use deltaseal_diff::DiffOptions;
 use deltaseal_verify::patch::{
-    Limits, OldImageCheck, Parallelism, ZstdDecoder, apply_parallel, apply_to_vec,
+    ApplyOptions, Limits, OldImageCheck, ZstdDecoder, apply_parallel, apply_to_vec,
 };
 
 fn load_pair() -> (String, Vec<u8>, Vec<u8>) {
@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| apply_to_vec(&old, &patch, &Limits::default()).expect("apply"))
     });
     // What `deltaseal apply` runs on a host: C libzstd, one thread.
-    let host = Parallelism {
+    let host = ApplyOptions {
         threads: 1,
         decoder: ZstdDecoder::Libzstd,
         old_image: OldImageCheck::OnFailure,

@@ -2,7 +2,7 @@
 
 use deltaseal_diff::{Codec, DiffError, DiffOptions, Level, diff, diff_with_codec};
 use deltaseal_verify::patch::{
-    ChunkBodyHeader, Limits, OldImageCheck, Parallelism, PatchHeader, ZstdDecoder, apply_to_vec,
+    ApplyOptions, ChunkBodyHeader, Limits, OldImageCheck, PatchHeader, ZstdDecoder, apply_to_vec,
 };
 
 /// Small deterministic PRNG (xorshift64*).
@@ -313,7 +313,7 @@ fn apply_with(
     patch: &[u8],
 ) -> Result<Vec<u8>, deltaseal_verify::patch::PatchError> {
     let mut out = Vec::new();
-    let run = Parallelism {
+    let run = ApplyOptions {
         threads: 1,
         decoder,
         old_image: OldImageCheck::BeforeApply,
@@ -355,7 +355,7 @@ fn parallel_apply_matches_serial() {
     for decoder in [ZstdDecoder::Ruzstd, ZstdDecoder::Libzstd] {
         for old_image in [OldImageCheck::BeforeApply, OldImageCheck::OnFailure] {
             for threads in [0, 1, 2, 3, 64] {
-                let run = Parallelism {
+                let run = ApplyOptions {
                     threads,
                     decoder,
                     old_image,
@@ -390,7 +390,7 @@ fn old_image_checked_on_failure_only() {
     let p = diff(&old, &new, &opts(Level::Default, 1, 1024)).unwrap();
     let mut unread_changed = old.clone();
     unread_changed[8000] ^= 1;
-    let run = |old_image| Parallelism {
+    let run = |old_image| ApplyOptions {
         threads: 2,
         decoder: ZstdDecoder::Ruzstd,
         old_image,
@@ -427,11 +427,11 @@ fn parallel_apply_from_a_patch_source() {
     let header = PatchHeader::decode_index(index, p.len() as u64, &Limits::default()).unwrap();
     for threads in [1, 2, 5] {
         let mut out = Vec::new();
-        let run = Parallelism::threads(threads);
+        let run = ApplyOptions::threads(threads);
         apply_parallel_from(old.as_slice(), &header, p.as_slice(), &mut out, run).unwrap();
         assert_eq!(out, new);
     }
-    let two = Parallelism::threads(2);
+    let two = ApplyOptions::threads(2);
     let short = &p[..p.len() - 1];
     let e = apply_parallel_from(old.as_slice(), &header, short, &mut Vec::new(), two).unwrap_err();
     assert_eq!(e, PatchError::Truncated);

@@ -34,12 +34,12 @@ mod tests;
 mod zstd_frame;
 
 pub(crate) use apply::check_old;
+#[cfg(feature = "std")]
+pub use apply::{ApplyOptions, OldImageCheck, apply_parallel, apply_parallel_from};
 pub use apply::{
     ApplySummary, ChunkApplier, ImageIoError, ImageSink, OldImage, SliceImage, ZstdDecoder, apply,
     apply_to_vec,
 };
-#[cfg(feature = "std")]
-pub use apply::{OldImageCheck, Parallelism, apply_parallel, apply_parallel_from};
 pub(crate) use header::index_len;
 pub use header::{
     CHUNK_BODY_HEADER_LEN, CHUNK_ENTRY_LEN, ChunkBodyHeader, ChunkEntry, HEADER_LEN, PatchHeader,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use deltaseal_diff::bsdiff40::{self, ImportLimits};
 use deltaseal_verify::patch::{
-    self, CHUNK_ENTRY_LEN, HEADER_LEN, Limits, OldImage as _, OldImageCheck, Parallelism,
+    self, ApplyOptions, CHUNK_ENTRY_LEN, HEADER_LEN, Limits, OldImage as _, OldImageCheck,
     PatchHeader, ZstdDecoder,
 };
 
@@ -74,12 +74,12 @@ pub fn run(args: &Args) -> Result<()> {
     // libzstd: several times ruzstd's speed on the host. The output is a
     // temporary file removed unless every check passes, so the old image's
     // digest need only name a failure (OldImageCheck::OnFailure).
-    let run = Parallelism {
+    let options = ApplyOptions {
         threads: jobs,
         decoder: ZstdDecoder::Libzstd,
         old_image: OldImageCheck::OnFailure,
     };
-    let summary = patch::apply_parallel_from(old, &header, patch_file, &mut sink, run);
+    let summary = patch::apply_parallel_from(old, &header, patch_file, &mut sink, options);
     sink.finish();
     let summary = summary.with_context(cannot)?;
     out.commit()?;

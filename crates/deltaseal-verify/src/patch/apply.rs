@@ -175,17 +175,17 @@ pub fn apply<O: OldImage + ?Sized, S: ImageSink + ?Sized>(
 /// checked.
 ///
 /// ```
-/// use deltaseal_verify::patch::{OldImageCheck, Parallelism, ZstdDecoder};
-/// let device_order = Parallelism {
+/// use deltaseal_verify::patch::{OldImageCheck, ApplyOptions, ZstdDecoder};
+/// let device_order = ApplyOptions {
 ///     threads: 2,
 ///     decoder: ZstdDecoder::Ruzstd,
 ///     old_image: OldImageCheck::BeforeApply,
 /// };
-/// assert_eq!(Parallelism::threads(2), device_order);
+/// assert_eq!(ApplyOptions::threads(2), device_order);
 /// ```
 #[cfg(feature = "std")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Parallelism {
+pub struct ApplyOptions {
     /// Chunks applied at once, each by its own worker thread (0 is treated as 1).
     pub threads: usize,
     /// The zstd decoder every worker runs.
@@ -195,7 +195,7 @@ pub struct Parallelism {
 }
 
 #[cfg(feature = "std")]
-impl Parallelism {
+impl ApplyOptions {
     /// `threads` workers with the defaults: [`ZstdDecoder::Ruzstd`] and
     /// [`OldImageCheck::BeforeApply`].
     pub fn threads(threads: usize) -> Self {
@@ -232,19 +232,19 @@ pub enum OldImageCheck {
     OnFailure,
 }
 
-/// [`apply`], applying up to `run.threads` chunks at once (each worker has
+/// [`apply`], applying up to `options.threads` chunks at once (each worker has
 /// its own [`ChunkApplier`] and its own clone of `old`) and writing them to
 /// `sink` in order. `old` is any cloneable [`OldImage`]: an in-memory
 /// `&[u8]`, or a handle doing positioned reads of a file, so the old image
 /// need not be in memory. Same checks and result as [`apply`]; output does
-/// not depend on `run`. Peak memory is about `run.threads` times the
+/// not depend on `options`. Peak memory is about `options.threads` times the
 /// declared `decoder_memory`.
 ///
 /// ```
-/// use deltaseal_verify::patch::{apply_parallel, Limits, Parallelism};
+/// use deltaseal_verify::patch::{apply_parallel, Limits, ApplyOptions};
 /// # fn demo(old: &[u8], patch: &[u8]) -> Result<(), deltaseal_verify::patch::PatchError> {
 /// let mut new = Vec::new();
-/// apply_parallel(old, patch, &mut new, &Limits::default(), Parallelism::threads(2))?;
+/// apply_parallel(old, patch, &mut new, &Limits::default(), ApplyOptions::threads(2))?;
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "std")]
@@ -253,10 +253,10 @@ pub fn apply_parallel<O: OldImage + Clone + Send, S: ImageSink + Send + ?Sized>(
     patch: &[u8],
     sink: &mut S,
     limits: &Limits,
-    run: Parallelism,
+    options: ApplyOptions,
 ) -> Result<ApplySummary, PatchError> {
     let header = PatchHeader::decode(patch, limits)?;
-    apply_parallel_from(old, &header, patch, sink, run)
+    apply_parallel_from(old, &header, patch, sink, options)
 }
 
 /// [`apply_parallel`] for a patch that is not in memory: `patch` gives
@@ -269,11 +269,11 @@ pub fn apply_parallel<O: OldImage + Clone + Send, S: ImageSink + Send + ?Sized>(
 /// refused before it is read), so memory does not grow with the patch.
 ///
 /// ```
-/// use deltaseal_verify::patch::{apply_parallel_from, Limits, Parallelism, PatchHeader};
+/// use deltaseal_verify::patch::{apply_parallel_from, Limits, ApplyOptions, PatchHeader};
 /// # fn demo(old: &[u8], patch: &[u8]) -> Result<(), deltaseal_verify::patch::PatchError> {
 /// let header = PatchHeader::decode(patch, &Limits::default())?;
 /// let mut new = Vec::new();
-/// apply_parallel_from(old, &header, patch, &mut new, Parallelism::threads(2))?;
+/// apply_parallel_from(old, &header, patch, &mut new, ApplyOptions::threads(2))?;
 /// # Ok(()) }
 /// ```
 #[cfg(feature = "std")]
@@ -286,9 +286,9 @@ pub fn apply_parallel_from<
     header: &PatchHeader,
     patch: P,
     sink: &mut S,
-    run: Parallelism,
+    options: ApplyOptions,
 ) -> Result<ApplySummary, PatchError> {
-    let old_first = run.old_image == OldImageCheck::BeforeApply;
+    let old_first = options.old_image == OldImageCheck::BeforeApply;
     if old_first {
         check_old(&mut old.clone(), header)?;
     } else if old.len() != header.old_size {
@@ -298,7 +298,7 @@ pub fn apply_parallel_from<
         count: u32::MAX,
         limit: u32::MAX,
     })?;
-    let threads = run.threads.clamp(1, header.chunks.len().max(1));
+    let threads = options.threads.clamp(1, header.chunks.len().max(1));
     // Body offsets, computed once in order (decode_index checked that the
     // bodies fill the patch exactly, so this sum cannot overflow).
     let mut body_off = header.encoded_len() as u64;
@@ -330,7 +330,7 @@ pub fn apply_parallel_from<
                 let (mut old, mut patch, turn) = (old.clone(), patch.clone(), &turn);
                 s.spawn(move || {
                     let _stop_all_on_panic = AbandonOnPanic(turn);
-                    let mut applier = ChunkApplier::with_decoder(run.decoder);
+                    let mut applier = ChunkApplier::with_decoder(options.decoder);
                     let mut body = Vec::new();
                     for (index, at) in mine {
                         let out = read_body(header, index, at, &mut patch, &mut body)
