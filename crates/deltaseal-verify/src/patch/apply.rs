@@ -139,8 +139,7 @@ pub fn apply<O: OldImage + ?Sized, S: ImageSink + ?Sized>(
     check_old(old, &header)?;
 
     let mut applier = ChunkApplier::new();
-    let mut new_hash = Sha256::new();
-    let mut written: u64 = 0;
+    let mut new_image = NewImage::new(sink);
     let mut index: u32 = 0;
     let mut body_off = header.encoded_len();
     for entry in &header.chunks {
@@ -148,26 +147,55 @@ pub fn apply<O: OldImage + ?Sized, S: ImageSink + ?Sized>(
         let end = body_off.checked_add(stored).ok_or(PatchError::Truncated)?;
         let body = patch.get(body_off..end).ok_or(PatchError::Truncated)?;
         body_off = end;
-        let out = applier.run_body(&header, index, body, old)?;
-        new_hash.update(out);
-        sink.write(out)?;
-        written = written
-            .checked_add(out.len() as u64)
-            .ok_or(PatchError::OutputTooLarge)?;
+        new_image.write(applier.run_body(&header, index, body, old)?)?;
         index = index.checked_add(1).ok_or(PatchError::TooManyChunks {
             count: u32::MAX,
             limit: limits.max_chunks,
         })?;
     }
-    let digest: [u8; 32] = new_hash.finalize().into();
-    if written != header.new_size || digest != header.new_digest {
-        return Err(PatchError::NewImageMismatch);
+    new_image.finish(&header, index)
+}
+
+/// The new image as it is written: its bytes go to the sink in order while
+/// their count and SHA-256 are kept for the final check.
+struct NewImage<'s, S: ?Sized> {
+    hash: Sha256,
+    written: u64,
+    sink: &'s mut S,
+}
+
+impl<'s, S: ImageSink + ?Sized> NewImage<'s, S> {
+    fn new(sink: &'s mut S) -> Self {
+        Self {
+            hash: Sha256::new(),
+            written: 0,
+            sink,
+        }
     }
-    Ok(ApplySummary {
-        new_size: written,
-        chunks: index,
-        decoder_memory: header.decoder_memory,
-    })
+
+    /// Hash and write the next chunk's verified output.
+    fn write(&mut self, out: &[u8]) -> Result<(), PatchError> {
+        self.hash.update(out);
+        self.sink.write(out)?;
+        self.written = self
+            .written
+            .checked_add(out.len() as u64)
+            .ok_or(PatchError::OutputTooLarge)?;
+        Ok(())
+    }
+
+    /// The final check once all `chunks` are written: size and digest.
+    fn finish(self, header: &PatchHeader, chunks: u32) -> Result<ApplySummary, PatchError> {
+        let digest: [u8; 32] = self.hash.finalize().into();
+        if self.written != header.new_size || digest != header.new_digest {
+            return Err(PatchError::NewImageMismatch);
+        }
+        Ok(ApplySummary {
+            new_size: self.written,
+            chunks,
+            decoder_memory: header.decoder_memory,
+        })
+    }
 }
 
 /// How [`apply_parallel`] and [`apply_parallel_from`] run: how many chunks
@@ -314,9 +342,7 @@ pub fn apply_parallel_from<
         state: std::sync::Mutex::new(InOrder {
             next: 0,
             error: None,
-            hash: Sha256::new(),
-            written: 0,
-            sink,
+            new_image: NewImage::new(sink),
         }),
         changed: std::sync::Condvar::new(),
     };
@@ -351,28 +377,19 @@ pub fn apply_parallel_from<
     let InOrder {
         next,
         error,
-        hash,
-        written,
-        ..
+        new_image,
     } = turn
         .state
         .into_inner()
         .map_err(|_| PatchError::OutOfMemory)?;
-    let digest: [u8; 32] = hash.finalize().into();
     let error = match error {
         Some(e) => e,
         // A stop without an error cannot happen: `AbandonOnPanic` sets one.
         None if next != count => PatchError::OutOfMemory,
-        None if written != header.new_size || digest != header.new_digest => {
-            PatchError::NewImageMismatch
-        }
-        None => {
-            return Ok(ApplySummary {
-                new_size: written,
-                chunks: count,
-                decoder_memory: header.decoder_memory,
-            });
-        }
+        None => match new_image.finish(header, count) {
+            Ok(summary) => return Ok(summary),
+            Err(e) => e,
+        },
     };
     // Only digests depend on the old image's bytes: name a wrong old image
     // as the check before applying would have.
@@ -400,9 +417,7 @@ struct InOrder<'s, S: ?Sized> {
     next: u32,
     /// The first error in chunk order; nothing is written after it.
     error: Option<PatchError>,
-    hash: Sha256,
-    written: u64,
-    sink: &'s mut S,
+    new_image: NewImage<'s, S>,
 }
 
 #[cfg(feature = "std")]
@@ -420,7 +435,7 @@ impl<S: ImageSink + ?Sized> Turn<'_, S> {
             };
         }
         if state.error.is_none() {
-            if let Err(e) = out.and_then(|out| state.write(out)) {
+            if let Err(e) = out.and_then(|out| state.new_image.write(out)) {
                 state.error = Some(e);
             } else {
                 state.next = index.saturating_add(1);
@@ -451,19 +466,6 @@ impl<S: ?Sized> Drop for AbandonOnPanic<'_, '_, S> {
             drop(state);
             self.0.changed.notify_all();
         }
-    }
-}
-
-#[cfg(feature = "std")]
-impl<S: ImageSink + ?Sized> InOrder<'_, S> {
-    fn write(&mut self, out: &[u8]) -> Result<(), PatchError> {
-        self.hash.update(out);
-        self.sink.write(out)?;
-        self.written = self
-            .written
-            .checked_add(out.len() as u64)
-            .ok_or(PatchError::OutputTooLarge)?;
-        Ok(())
     }
 }
 
