@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use deltaseal_verify::digest::sha256;
 use deltaseal_verify::patch::{
-    ChunkApplier, ChunkEntry, Codec, Limits, PatchError, PatchHeader, SliceImage, ZstdDecoder,
-    apply_to_vec, chunk_memory,
+    ChunkApplier, ChunkEntry, Codec, Limits, PatchError, PatchHeader, SliceImage, Transform,
+    ZstdDecoder, apply_to_vec, chunk_memory,
 };
 
 /// What one zstd sequence past the end of its block can make the decoder
@@ -66,10 +66,11 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 fuzz_target!(|data: &[u8]| {
-    // [codec][new size: u16 LE][old len][old bytes...][chunk body...]
+    // [codec and transform][new size: u16 LE][old len][old bytes...][chunk body...]
     let [codec, n0, n1, old_len, rest @ ..] = data else {
         return;
     };
+    let transform = Transform::from_id((codec >> 1) % 3).unwrap_or_default();
     let codec = if codec & 1 == 0 {
         Codec::None
     } else {
@@ -86,6 +87,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let header = PatchHeader {
         codec,
+        transform,
         old_size: old.len() as u64,
         old_digest: sha256(old),
         new_size,
@@ -101,7 +103,7 @@ fuzz_target!(|data: &[u8]| {
     let mut patch = header.encode();
     patch.extend_from_slice(body);
 
-    if let Some(declared) = chunk_memory(codec, new_size, body) {
+    if let Some(declared) = chunk_memory(codec, transform, new_size, body) {
         let mut applier = ChunkApplier::new();
         let base = LIVE.load(Relaxed);
         PEAK.store(base, Relaxed);

@@ -5,7 +5,9 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use deltaseal_verify::digest::sha256;
-use deltaseal_verify::patch::{ChunkBodyHeader, ChunkEntry, Codec, PatchHeader, chunk_memory};
+use deltaseal_verify::patch::{
+    ChunkBodyHeader, ChunkEntry, Codec, PatchHeader, Predictor, Transform, chunk_memory,
+};
 
 use crate::matcher::{ChunkMatch, NEW_MATCH_MARGIN, Op, Searches, match_chunk};
 use crate::sa::SuffixArray;
@@ -85,11 +87,15 @@ pub fn diff_with_codec(
         SuffixArray::build(old)?
     };
 
+    let transform = opts
+        .transform
+        .unwrap_or_else(|| crate::detect_transform(new));
     let job = Job {
         old,
         new,
         sa: &sa,
         codec,
+        transform,
         opts,
         reference_len: match codec {
             Codec::Zstd => opts.extra_reference.min(opts.chunk_size),
@@ -112,6 +118,7 @@ pub fn diff_with_codec(
     }
     let header = PatchHeader {
         codec,
+        transform,
         old_size: old.len() as u64,
         old_digest: sha256(old),
         new_size: new.len() as u64,
@@ -200,32 +207,56 @@ struct Streams {
     extra: Vec<u8>,
 }
 
-fn streams(old: &[u8], chunk_new: &[u8], m: &ChunkMatch) -> Streams {
+/// The streams of the chunk `job.new[start..end]` matched as `m`, with the
+/// diff stream's branch fields predicted by `job.transform`.
+fn streams(job: &Job<'_>, start: usize, end: usize, m: &ChunkMatch) -> Result<Streams, DiffError> {
+    let (old, chunk_new) = (job.old, &job.new[start..end]);
     let mut s = Streams {
         ctrl: Vec::new(),
-        diff: Vec::new(),
+        diff: Vec::with_capacity(chunk_new.len()),
         extra: Vec::new(),
     };
-    let mut pos = m.old_offset as i64;
-    let mut o = 0usize;
     for op in &m.ops {
         put_varint(&mut s.ctrl, op.add as u64);
         put_varint(&mut s.ctrl, op.extra as u64);
         put_svarint(&mut s.ctrl, op.seek);
+    }
+    let mut predictor = match job.transform {
+        Transform::None => None,
+        t => Some(
+            Predictor::new(
+                t,
+                &s.ctrl,
+                m.old_offset as u64,
+                start as u64,
+                chunk_new.len() as u64,
+            )
+            .map_err(|_| DiffError::OutOfMemory)?,
+        ),
+    };
+    let mut pos = m.old_offset as i64;
+    let mut o = 0usize;
+    for op in &m.ops {
         let p = pos as usize;
+        let (old_region, new_region) = (&old[p..p + op.add], &chunk_new[o..o + op.add]);
+        let d = s.diff.len();
         s.diff.extend(
-            chunk_new[o..o + op.add]
+            new_region
                 .iter()
-                .zip(&old[p..p + op.add])
+                .zip(old_region)
                 .map(|(n, o)| n.wrapping_sub(*o)),
         );
+        if let Some(pr) = &mut predictor {
+            let at = (p as u64, old.len() as u64, (start + o) as u64);
+            pr.encode_region(old_region, new_region, &mut s.diff[d..], at);
+        }
         o += op.add;
         s.extra.extend_from_slice(&chunk_new[o..o + op.extra]);
         o += op.extra;
         pos += op.add as i64 + op.seek;
     }
     debug_assert_eq!(o, chunk_new.len());
-    s
+    Ok(s)
 }
 
 type Compressor = zstd::bulk::Compressor<'static>;
@@ -348,6 +379,7 @@ struct Job<'a> {
     new: &'a [u8],
     sa: &'a SuffixArray,
     codec: Codec,
+    transform: Transform,
     opts: &'a DiffOptions,
     /// At most the chunk size; 0 for codecs without references.
     reference_len: u32,
@@ -404,12 +436,12 @@ fn best_match(
         codec,
         opts,
         reference_len,
+        ..
     } = *job;
-    let chunk_new = &new[start..end];
     if opts.level == crate::Level::Fast || codec == Codec::None {
         let once = &mut Searches::once();
         let m = match_chunk(old, new, sa, start, end, NEW_MATCH_MARGIN, once);
-        let raw = streams(old, chunk_new, &m);
+        let raw = streams(job, start, end, &m)?;
         return Ok((m, raw));
     }
     let mut best: Option<(usize, (ChunkMatch, Streams))> = None;
@@ -423,7 +455,7 @@ fn best_match(
             continue;
         }
         ranked.push(m.ops.clone());
-        let raw = streams(old, chunk_new, &m);
+        let raw = streams(job, start, end, &m)?;
         let zstd = Codec::Zstd;
         let extra = match extra_reference(raw.extra.len(), old.len(), m.old_offset, reference_len) {
             Some(r) => compress_against(PROXY_LEVEL, &raw.extra, &old[r])?.len(),
@@ -450,6 +482,7 @@ fn encode_chunk(
         old,
         new,
         codec,
+        transform,
         opts,
         reference_len,
         ..
@@ -489,7 +522,7 @@ fn encode_chunk(
     body.extend_from_slice(&ctrl);
     body.extend_from_slice(&diff);
     body.extend_from_slice(&extra);
-    let memory = chunk_memory(codec, chunk_new.len() as u64, &body).unwrap_or(u64::MAX);
+    let memory = chunk_memory(codec, transform, chunk_new.len() as u64, &body).unwrap_or(u64::MAX);
     Ok(Encoded {
         entry: ChunkEntry {
             stored_len: body.len() as u64,

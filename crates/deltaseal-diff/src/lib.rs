@@ -32,11 +32,13 @@
 //! - [`bsdiff40`]: BSDIFF40 (bsdiff 4.3) export and hostile-input-safe import.
 
 pub mod bsdiff40;
+mod detect;
 mod encode;
 mod matcher;
 mod sa;
 
-pub use deltaseal_verify::patch::Codec;
+pub use deltaseal_verify::patch::{Codec, Transform};
+pub use detect::detect_transform;
 pub use encode::{diff, diff_with_codec};
 
 /// Compression effort.
@@ -106,6 +108,10 @@ pub struct DiffOptions {
     /// At most `chunk_size` is used, so apply memory stays proportional to
     /// the chunk size; applying a chunk costs twice the reference.
     pub extra_reference: u32,
+    /// Branch-target prediction for the diff streams: `None` picks it from
+    /// the new image's headers ([`detect_transform`]); `Some` forces one
+    /// (`Some(Transform::None)`: plain version-3 patches).
+    pub transform: Option<Transform>,
 }
 
 /// [`DiffOptions::extra_reference`] of every level: 1 MiB makes the default
@@ -123,6 +129,7 @@ impl Default for DiffOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             chunk_size: deltaseal_verify::patch::DEFAULT_CHUNK_SIZE,
             extra_reference: DEFAULT_EXTRA_REFERENCE,
+            transform: None,
         }
     }
 }
@@ -190,6 +197,9 @@ pub enum DiffError {
     /// A stream failed to compress.
     #[error("compression failed")]
     Compress(#[source] std::io::Error),
+    /// Memory for a chunk's branch-target predictor could not be allocated.
+    #[error("out of memory")]
+    OutOfMemory,
     /// A worker thread panicked.
     #[error("worker thread panicked")]
     Worker,

@@ -52,6 +52,7 @@ fn fixture_with(old: Vec<u8>, new: Vec<u8>, sequence: u64) -> Fixture {
         chunk_size: CHUNK,
         // An MCU's patch: no old-image reference (Limits::mcu below).
         extra_reference: 0,
+        ..DiffOptions::default()
     };
     let patch = diff(&old, &new, &opts).unwrap();
     let input = ReleaseInput {

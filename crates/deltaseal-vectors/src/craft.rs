@@ -3,7 +3,9 @@
 
 use deltaseal_verify::bundle::cbor::{major, write_head};
 use deltaseal_verify::digest::sha256;
-use deltaseal_verify::patch::{ChunkBodyHeader, ChunkEntry, Codec, PatchHeader, chunk_memory};
+use deltaseal_verify::patch::{
+    ChunkBodyHeader, ChunkEntry, Codec, PatchHeader, Transform, chunk_memory,
+};
 
 /// LEB128 varint, as the control stream encodes it.
 pub fn varint(out: &mut Vec<u8>, mut v: u64) {
@@ -89,7 +91,7 @@ pub fn assemble(
         // A body the reader's frame walk refuses (a negative case) declares
         // its buffers only, so the reader gets as far as that refusal.
         let out_len = (e - s) as u64;
-        let m = chunk_memory(codec, out_len, b).or_else(|| {
+        let m = chunk_memory(codec, Transform::None, out_len, b).or_else(|| {
             let bh = ChunkBodyHeader::decode(b)?;
             out_len.checked_add(bh.decoded_len())
         });
@@ -104,6 +106,7 @@ pub fn assemble(
     }
     let h = PatchHeader {
         codec,
+        transform: Transform::None,
         old_size: old.len() as u64,
         old_digest: sha256(old),
         new_size: new.len() as u64,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use deltaseal_diff::{Codec, DiffOptions, Level, diff_with_codec};
+use deltaseal_diff::{Codec, DiffOptions, Level, Transform, diff_with_codec};
 use deltaseal_sign::bundle::{
     DEFAULT_COMPONENT_ID, manifest_bytes, protected_header, sig_structure, sign1, suit_digest,
 };
@@ -463,6 +463,26 @@ fn positive_patches(
         Exp::Ok(&referenced_new),
         "codec zstd with extra stream references: new bytes are short runs copied from all over the old image, so each chunk's extra frame is decoded with old[ref_offset..ref_offset + ref_len] as its raw-content dictionary",
     );
+    // Relinked code: calls across an insertion change their displacement;
+    // the transform predicts them from where their targets moved.
+    for (transform, tname) in [(Transform::X86, "x86"), (Transform::Thumb2, "thumb2")] {
+        let (old, new) = synth::relinked(17, 20 * 1024, transform);
+        let name = format!("patch_zstd_{tname}_relinked");
+        let options = DiffOptions {
+            transform: Some(transform),
+            ..opts(Level::Default, 8192)
+        };
+        let p = make_patch(&name, &old, &new, &options, Codec::Zstd)?;
+        let o = g.image(&format!("{tname}_relinked_old"), &old);
+        g.patch(
+            &name,
+            p,
+            &o,
+            LimitsName::Default,
+            Exp::Ok(&new),
+            &format!("version 4 with transform {tname}: code whose calls cross an inserted block, relinked; the diff stream holds each call's difference from its predicted displacement"),
+        );
+    }
     let name = "patch_xz_max_synthetic";
     let p = make_patch(name, syn_old, syn_new, &opts(Level::Max, 8192), Codec::Xz)?;
     g.patch(
@@ -703,11 +723,21 @@ fn crafted_patches(
             "format version 2 (32-byte chunk body header, no extra stream reference) is refused",
         ),
         (
-            "patch_version_4",
-            |p| set_le::<2>(p, 8, 4),
+            "patch_version_5",
+            |p| set_le::<2>(p, 8, 5),
             D,
             "patch.UnsupportedVersion",
-            "format version 4 is refused",
+            "format version 5 is refused",
+        ),
+        (
+            "patch_version_4_transform_unassigned",
+            |p| {
+                set_le::<2>(p, 8, 4);
+                p[11] = 3;
+            },
+            D,
+            "patch.UnknownTransform",
+            "in version 4, byte 11 names the transform: id 3 is unassigned and refused",
         ),
         (
             "patch_codec_unassigned",
@@ -728,7 +758,7 @@ fn crafted_patches(
             |p| p[11] = 1,
             D,
             "patch.ReservedNotZero",
-            "non-zero flags are refused",
+            "in version 3, byte 11 (flags) must be zero, even where version 4 would read a transform",
         ),
         (
             "patch_reserved_not_zero",

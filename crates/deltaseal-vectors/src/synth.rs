@@ -3,6 +3,8 @@
 //! The PRNG is SplitMix64 (public domain, Steele/Lea/Flood 2014), written out
 //! here so the images never change with a dependency's version.
 
+use deltaseal_verify::patch::Transform;
+
 /// SplitMix64: a tiny, fixed, seedable PRNG.
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
@@ -95,6 +97,57 @@ pub fn edit(seed: u64, old: &[u8]) -> Vec<u8> {
         new[at] = new[at].wrapping_add(1 + rng.below(255) as u8);
     }
     new
+}
+
+/// Code with relative branches, before and after a relink: `size` bytes
+/// of filler words with a call every 16 bytes to one of 64 function starts,
+/// encoded for `transform` (x86 `E8 rel32`, or Thumb-2 `BL`); the new
+/// version inserts 100 to 400 bytes in the middle, so every call that
+/// crosses the insertion changes its displacement (what a linker does),
+/// and edits a few bytes. Deterministic in `seed`.
+pub fn relinked(seed: u64, size: usize, transform: Transform) -> (Vec<u8>, Vec<u8>) {
+    let mut rng = SplitMix64::new(seed);
+    let size = size.max(1024) & !15;
+    let functions: Vec<usize> = (0..64).map(|_| rng.below(size) & !15).collect();
+    let filler: Vec<[u8; 4]> = (0..16)
+        .map(|_| [0x48, 0x89, rng.next_u64() as u8 & 0x3f, 0x90])
+        .collect();
+    // Calls as (position, callee index), then the bytes laid out at a
+    // given insertion (none for the old image).
+    let calls: Vec<(usize, usize)> = (0..size / 16)
+        .map(|i| (i * 16 + 8, rng.below(64)))
+        .collect();
+    let fill: Vec<usize> = (0..size / 4).map(|_| rng.below(filler.len())).collect();
+    let ins_at = (size / 2) & !15;
+    let ins_len = (100 + rng.below(300)) & !15;
+    let moved = |p: usize, ins: usize| if p >= ins_at { p + ins } else { p };
+    let lay_out = |ins: usize| {
+        let mut v: Vec<u8> = fill.iter().flat_map(|&w| filler[w]).collect();
+        let tail = v.split_off(ins_at);
+        v.extend((0..ins).map(|i| (i * 7) as u8));
+        v.extend(tail);
+        for &(at, f) in &calls {
+            let (site, target) = (moved(at, ins), moved(functions[f], ins));
+            let (word_at, anchor, template) = match transform {
+                Transform::Thumb2 => (site, site + 4, 0xF800_F000u32),
+                _ => {
+                    v[site - 1] = 0xE8;
+                    (site, site + 4, 0)
+                }
+            };
+            let rel = (target as u64).wrapping_sub(anchor as u64);
+            let w = transform.with_displacement(template, rel);
+            v[word_at..word_at + 4].copy_from_slice(&w.to_le_bytes());
+        }
+        v
+    };
+    let old = lay_out(0);
+    let mut new = lay_out(ins_len);
+    for _ in 0..4 {
+        let at = rng.below(new.len());
+        new[at] = new[at].wrapping_add(1);
+    }
+    (old, new)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use deltaseal_vectors::synth;
 use deltaseal_verify::bundle::{Bundle, Policy};
 use deltaseal_verify::digest::sha256;
 use deltaseal_verify::patch::{
-    ChunkBodyHeader, ChunkEntry, Limits, PatchHeader, apply_to_vec, index_digest,
+    ChunkBodyHeader, ChunkEntry, Limits, PatchHeader, Transform, apply_to_vec, index_digest,
 };
 use proptest::prelude::*;
 
@@ -171,6 +171,7 @@ proptest! {
     #[test]
     fn patch_header_round_trips(
         codec in prop_oneof![Just(Codec::None), Just(Codec::Zstd)],
+        transform in prop_oneof![Just(Transform::None), Just(Transform::X86), Just(Transform::Thumb2)],
         chunk_size in 1u32..5000,
         new_size in 0u64..40_000,
         old_size in any::<u64>().prop_map(|s| s % (1 << 40)),
@@ -188,7 +189,7 @@ proptest! {
                 output_digest: sha256(&rng.next_u64().to_be_bytes()),
             })
             .collect();
-        let h = PatchHeader { codec, old_size, old_digest, new_size, new_digest, chunk_size, decoder_memory, chunks };
+        let h = PatchHeader { codec, transform, old_size, old_digest, new_size, new_digest, chunk_size, decoder_memory, chunks };
         let mut p = h.encode();
         prop_assert_eq!(p.len(), h.encoded_len());
         let bodies: u64 = h.chunks.iter().map(|c| c.stored_len).sum();

@@ -31,6 +31,7 @@ mod apply;
 mod header;
 #[cfg(test)]
 mod tests;
+mod transform;
 mod zstd_frame;
 
 pub(crate) use apply::check_old;
@@ -45,15 +46,22 @@ pub use header::{
     CHUNK_BODY_HEADER_LEN, CHUNK_ENTRY_LEN, ChunkBodyHeader, ChunkEntry, HEADER_LEN, PatchHeader,
     chunk_memory, index_digest,
 };
+pub use transform::{Field, Predictor, Transform};
 
 /// The 8 magic bytes every patch starts with (all versions).
 pub const MAGIC: [u8; 8] = *b"DSLPATCH";
 
-/// The only format version this reader accepts. Version 3 adds the extra
-/// stream's old-image reference to the chunk body header (44 bytes);
-/// version 2 (32-byte body header) and version 1 (a fixed zstd memory
-/// allowance that was not a true bound) are refused.
-pub const FORMAT_VERSION: u16 = 3;
+/// The newest format version: version 4 is version 3 with header byte 11
+/// naming a [`Transform`] (branch-target prediction) where version 3 has a
+/// zero. Writers write version 3 for patches without a transform, so
+/// version-3 readers keep reading those; this reader reads both. Version 3
+/// added the extra stream's old-image reference to the chunk body header
+/// (44 bytes); version 2 (32-byte body header) and version 1 (a fixed zstd
+/// memory allowance that was not a true bound) are refused.
+pub const FORMAT_VERSION: u16 = 4;
+
+/// The oldest format version this reader accepts (see [`FORMAT_VERSION`]).
+pub const OLDEST_FORMAT_VERSION: u16 = 3;
 
 /// Default chunk size chosen by writers: 1 MiB, which keeps apply memory
 /// around 5.3 MiB whatever the image size (see [`chunk_memory`]).
@@ -157,7 +165,7 @@ pub enum PatchError {
     BadMagic,
     /// The format version is not [`FORMAT_VERSION`].
     #[error(
-        "unsupported patch format version {found} (this reader reads version {FORMAT_VERSION}; re-create the patch with this deltaseal)"
+        "unsupported patch format version {found} (this reader reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}; re-create the patch with this deltaseal)"
     )]
     UnsupportedVersion {
         /// Version found in the header.
@@ -167,6 +175,12 @@ pub enum PatchError {
     #[error("unknown codec id {id}")]
     UnknownCodec {
         /// Codec id found in the header.
+        id: u8,
+    },
+    /// The transform id (version 4, header byte 11) is unknown to this reader.
+    #[error("unknown transform id {id}")]
+    UnknownTransform {
+        /// Transform id found in the header.
         id: u8,
     },
     /// A reserved header field is not zero.

@@ -11,7 +11,7 @@
 use deltaseal_verify::digest::sha256;
 use deltaseal_verify::patch::{
     ChunkApplier, ChunkBodyHeader, ChunkEntry, Codec, PatchError, PatchHeader, SliceImage,
-    chunk_memory,
+    Transform, chunk_memory,
 };
 
 #[global_allocator]
@@ -43,9 +43,10 @@ fn one_chunk_patch(old: &[u8], new: &[u8], frame: &[u8]) -> Option<(Vec<u8>, Pat
     let mut body = bh.encode().to_vec();
     body.extend_from_slice(&ctrl);
     body.extend_from_slice(frame);
-    let decoder_memory = chunk_memory(Codec::Zstd, new.len() as u64, &body)?;
+    let decoder_memory = chunk_memory(Codec::Zstd, Transform::None, new.len() as u64, &body)?;
     let header = PatchHeader {
         codec: Codec::Zstd,
+        transform: Transform::None,
         old_size: old.len() as u64,
         old_digest: sha256(old),
         new_size: new.len() as u64,

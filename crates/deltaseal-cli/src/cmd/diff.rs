@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use deltaseal_diff::{DiffOptions, Level};
+use deltaseal_diff::{DiffOptions, Level, Transform};
 
 use crate::fsutil;
 
@@ -41,6 +41,20 @@ pub enum ProfileArg {
     Mcu,
 }
 
+/// Branch-target prediction of the diff streams (patch format version 4).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransformArg {
+    /// From the new image's headers: ELF or PE machine, or a Cortex-M
+    /// vector table; none for anything else.
+    Auto,
+    /// Plain byte-wise differences (a version 3 patch).
+    None,
+    /// x86 and x86-64 calls, jumps and RIP-relative operands.
+    X86,
+    /// ARM Thumb-2 BL and B.W.
+    Thumb2,
+}
+
 /// Options shared by every command that computes a patch.
 #[derive(clap::Args)]
 pub struct EngineArgs {
@@ -62,6 +76,9 @@ pub struct EngineArgs {
     /// (so it does not combine with --level).
     #[arg(long, value_enum, conflicts_with = "level")]
     profile: Option<ProfileArg>,
+    /// Predict branch targets in the diff streams for this instruction set.
+    #[arg(long, value_enum, default_value = "auto")]
+    transform: TransformArg,
 }
 
 impl EngineArgs {
@@ -81,6 +98,12 @@ impl EngineArgs {
         if let Some(len) = self.extra_reference {
             options.extra_reference = len;
         }
+        options.transform = match self.transform {
+            TransformArg::Auto => None,
+            TransformArg::None => Some(Transform::None),
+            TransformArg::X86 => Some(Transform::X86),
+            TransformArg::Thumb2 => Some(Transform::Thumb2),
+        };
         options
     }
 }

@@ -113,9 +113,10 @@ fn describe_patch(bytes: &[u8]) -> Result<Value> {
         .collect();
     Ok(json!({
         "type": "deltaseal patch",
-        "format_version": patch::FORMAT_VERSION,
+        "format_version": bytes.get(8..10).map(|v| u16::from_le_bytes([v[0], v[1]])),
         "size": bytes.len(),
         "codec": format!("{:?}", header.codec).to_lowercase(),
+        "transform": format!("{:?}", header.transform).to_lowercase(),
         "old": image_json(header.old_size, &header.old_digest),
         "new": image_json(header.new_size, &header.new_digest),
         "chunk_size": header.chunk_size,

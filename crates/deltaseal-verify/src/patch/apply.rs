@@ -7,6 +7,7 @@ use ruzstd::io::Read as _;
 use sha2::Digest as _;
 
 use super::header::{ChunkBodyHeader, body_memory, reference_allowed, zstd_window_limit};
+use super::transform::{Predictor, Transform};
 use super::{Codec, Limits, PatchError, PatchHeader, try_zeroed};
 use crate::digest::{Sha256, sha256};
 
@@ -988,7 +989,7 @@ impl ChunkState {
         }
         // The body is sound, so only a zstd frame that fails its pre-decode
         // walk makes this `None`.
-        let need = body_memory(header.codec, out_len, &bh, streams)
+        let need = body_memory((header.codec, header.transform), out_len, &bh, streams)
             .ok_or(PatchError::Decompress { chunk })?;
         if need > header.decoder_memory {
             return Err(PatchError::ChunkMemoryOverDeclared { chunk });
@@ -1020,6 +1021,19 @@ impl ChunkState {
 
         let out_us = usize::try_from(out_len).map_err(|_| malformed)?;
         resize(&mut self.out, out_us)?;
+        let chunk_start = u64::from(chunk)
+            .checked_mul(u64::from(header.chunk_size))
+            .ok_or(malformed)?;
+        let mut predictor = match header.transform {
+            Transform::None => None,
+            t => Some(Predictor::new(
+                t,
+                ctrl,
+                bh.old_offset,
+                chunk_start,
+                out_len,
+            )?),
+        };
         execute(
             ctrl,
             diff,
@@ -1029,8 +1043,18 @@ impl ChunkState {
             old,
             &mut self.out,
             chunk,
+            (chunk_start, predictor.as_mut()),
         )?;
         Ok(self.out.as_slice())
+    }
+}
+
+/// `out += diff` byte-wise (wrapping) over the shorter of the two.
+pub(crate) fn add_diff(out: Option<&mut [u8]>, diff: Option<&[u8]>) {
+    if let (Some(out), Some(diff)) = (out, diff) {
+        for (x, y) in out.iter_mut().zip(diff) {
+            *x = x.wrapping_add(*y);
+        }
     }
 }
 
@@ -1044,6 +1068,9 @@ fn execute<O: OldImage + ?Sized>(
     old: &mut O,
     out: &mut [u8],
     chunk: u32,
+    // Where the chunk starts in the new image, and the predictor of its
+    // add regions (`None`: plain byte-wise adds).
+    (chunk_start, mut predictor): (u64, Option<&mut Predictor>),
 ) -> Result<(), PatchError> {
     let bad = PatchError::BadControl { chunk };
     let oob = PatchError::OldReadOutOfBounds { chunk };
@@ -1075,8 +1102,12 @@ fn execute<O: OldImage + ?Sized>(
         if !dst.is_empty() {
             old.read_at(pos, dst)?;
         }
-        for (x, y) in dst.iter_mut().zip(d) {
-            *x = x.wrapping_add(*y);
+        match predictor.as_deref_mut() {
+            None => add_diff(Some(dst), Some(d)),
+            Some(p) => {
+                let new_start = chunk_start.checked_add(o as u64).ok_or(overrun)?;
+                p.decode_region(dst, d, (pos, old_size, new_start));
+            }
         }
         o = o_end;
         di = di_end;

@@ -2,7 +2,8 @@
 
 use alloc::vec::Vec;
 
-use super::{Codec, FORMAT_VERSION, Limits, MAGIC, PatchError};
+use super::transform::{Transform, predictor_memory};
+use super::{Codec, FORMAT_VERSION, Limits, MAGIC, OLDEST_FORMAT_VERSION, PatchError};
 use crate::digest::sha256;
 
 /// Length of the fixed header in bytes.
@@ -17,6 +18,9 @@ pub const CHUNK_BODY_HEADER_LEN: usize = 44;
 pub struct PatchHeader {
     /// Codec of every stream.
     pub codec: Codec,
+    /// How the diff streams encode branch fields ([`Transform::None`] in
+    /// version 3 patches; written as version 3 when `None`).
+    pub transform: Transform,
     /// Exact size of the old image.
     pub old_size: u64,
     /// SHA-256 of the old image.
@@ -167,7 +171,9 @@ impl ChunkBodyHeader {
 /// applier refuses such a chunk before decoding it).
 ///
 /// ```
-/// use deltaseal_verify::patch::{CHUNK_BODY_HEADER_LEN, ChunkBodyHeader, Codec, chunk_memory};
+/// use deltaseal_verify::patch::{
+///     CHUNK_BODY_HEADER_LEN, ChunkBodyHeader, Codec, Transform, chunk_memory,
+/// };
 /// // A chunk of 4 output bytes: 3 control bytes and 4 diff bytes, stored raw.
 /// let bh = ChunkBodyHeader {
 ///     old_offset: 0,
@@ -179,19 +185,19 @@ impl ChunkBodyHeader {
 /// let mut body = bh.encode().to_vec();
 /// body.extend_from_slice(&[4, 0, 0, 0, 0, 0, 0]);
 /// assert_eq!(body.len(), CHUNK_BODY_HEADER_LEN + 7);
-/// assert_eq!(chunk_memory(Codec::Zstd, 4, &body), Some(4 + 3 + 4));
+/// assert_eq!(chunk_memory(Codec::Zstd, Transform::None, 4, &body), Some(4 + 3 + 4));
 /// ```
-pub fn chunk_memory(codec: Codec, out_len: u64, body: &[u8]) -> Option<u64> {
+pub fn chunk_memory(codec: Codec, transform: Transform, out_len: u64, body: &[u8]) -> Option<u64> {
     let bh = ChunkBodyHeader::decode(body)?;
     if bh.body_len() != Some(body.len() as u64) {
         return None;
     }
-    body_memory(codec, out_len, &bh, bh.streams(body)?)
+    body_memory((codec, transform), out_len, &bh, bh.streams(body)?)
 }
 
 /// [`chunk_memory`] of a body already split into its header and streams.
 pub(crate) fn body_memory(
-    codec: Codec,
+    (codec, transform): (Codec, Transform),
     out_len: u64,
     bh: &ChunkBodyHeader,
     streams: [(&[u8], u32); 3],
@@ -218,9 +224,14 @@ pub(crate) fn body_memory(
         #[cfg(feature = "xz")]
         Codec::Xz => window.checked_add(super::XZ_DECODER_OVERHEAD)?,
     };
+    let predictor = match transform {
+        Transform::None => 0,
+        _ => predictor_memory(bh.ctrl_len, out_len)?,
+    };
     out_len
         .checked_add(bh.decoded_len())?
-        .checked_add(codec_need)
+        .checked_add(codec_need)?
+        .checked_add(predictor)
 }
 
 /// A reference (`ref_len > 0`) is only for a zstd-compressed extra stream.
@@ -335,12 +346,21 @@ impl PatchHeader {
             return Err(PatchError::BadMagic);
         }
         let version = r.u16()?;
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(PatchError::UnsupportedVersion { found: version });
         }
         let codec_id = r.u8()?;
         let codec = Codec::from_id(codec_id).ok_or(PatchError::UnknownCodec { id: codec_id })?;
-        let flags = r.u8()?;
+        // Version 3's `flags` byte, which must be zero there.
+        let transform_id = r.u8()?;
+        let (transform, flags) = match version {
+            OLDEST_FORMAT_VERSION => (Transform::None, transform_id),
+            _ => (
+                Transform::from_id(transform_id)
+                    .ok_or(PatchError::UnknownTransform { id: transform_id })?,
+                0,
+            ),
+        };
         let chunk_size = r.u32()?;
         let old_size = r.u64()?;
         let old_digest = r.array::<32>()?;
@@ -408,6 +428,7 @@ impl PatchHeader {
         }
         Ok(PatchHeader {
             codec,
+            transform,
             old_size,
             old_digest,
             new_size,
@@ -434,8 +455,12 @@ impl PatchHeader {
             pos: 0,
         };
         w.put(&MAGIC);
-        w.put(&FORMAT_VERSION.to_le_bytes());
-        w.put(&[self.codec.id(), 0]);
+        let version = match self.transform {
+            Transform::None => OLDEST_FORMAT_VERSION,
+            _ => FORMAT_VERSION,
+        };
+        w.put(&version.to_le_bytes());
+        w.put(&[self.codec.id(), self.transform.id()]);
         w.put(&self.chunk_size.to_le_bytes());
         w.put(&self.old_size.to_le_bytes());
         w.put(&self.old_digest);

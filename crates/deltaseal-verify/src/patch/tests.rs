@@ -67,7 +67,7 @@ fn assemble(old: &[u8], new: &[u8], chunk_size: u32, bodies: Vec<Vec<u8>>) -> Ve
         let e = (s + chunk_size as usize).min(new.len());
         // A body the frame walk refuses gets a roomy declaration, so the
         // test reaches the refusal it is about.
-        mem = chunk_memory(Codec::Zstd, (e - s) as u64, b)
+        mem = chunk_memory(Codec::Zstd, Transform::None, (e - s) as u64, b)
             .unwrap_or(1 << 20)
             .max(mem);
         chunks.push(ChunkEntry {
@@ -78,6 +78,7 @@ fn assemble(old: &[u8], new: &[u8], chunk_size: u32, bodies: Vec<Vec<u8>>) -> Ve
     }
     let h = PatchHeader {
         codec: Codec::None,
+        transform: Transform::None,
         old_size: old.len() as u64,
         old_digest: sha256(old),
         new_size: new.len() as u64,
@@ -216,7 +217,7 @@ fn bad_magic() {
 
 #[test]
 fn unsupported_version() {
-    for version in [0u8, 1, 2, 4] {
+    for version in [0u8, 1, 2, 5, 0xff] {
         let mut p = sample_patch();
         p[8] = version;
         assert_eq!(
@@ -224,6 +225,52 @@ fn unsupported_version() {
             PatchError::UnsupportedVersion {
                 found: version.into()
             }
+        );
+    }
+}
+
+#[test]
+fn version_4_names_a_transform_in_byte_11() {
+    // The version 3 sample relabelled as version 4 with transform 0 applies
+    // the same; in version 3, byte 11 is flags and must be zero.
+    let mut p = sample_patch();
+    p[8] = 4;
+    assert_eq!(
+        apply_to_vec(OLD, &p, &Limits::default()).unwrap(),
+        sample_new()
+    );
+    for (version, id, err) in [
+        (4, 3, PatchError::UnknownTransform { id: 3 }),
+        (4, 0xff, PatchError::UnknownTransform { id: 0xff }),
+        (3, 1, PatchError::ReservedNotZero),
+    ] {
+        let mut p = sample_patch();
+        p[8] = version;
+        p[11] = id;
+        assert_eq!(apply_err(OLD, &p), err, "version {version}, byte 11 = {id}");
+    }
+    // A header with a transform encodes as version 4, without as version 3.
+    for (t, version) in [
+        (Transform::None, 3u8),
+        (Transform::X86, 4),
+        (Transform::Thumb2, 4),
+    ] {
+        let mut h = PatchHeader::decode(&sample_patch(), &Limits::default()).unwrap();
+        h.transform = t;
+        let e = h.encode();
+        assert_eq!((e[8], e[11]), (version, t.id()));
+        let body_len = h
+            .chunks
+            .iter()
+            .map(|c| c.stored_len as usize)
+            .sum::<usize>();
+        let mut whole = e.clone();
+        whole.resize(e.len() + body_len, 0);
+        assert_eq!(
+            PatchHeader::decode(&whole, &Limits::default())
+                .unwrap()
+                .transform,
+            t
         );
     }
 }
@@ -928,11 +975,12 @@ fn extra_reference_memory_is_declared() {
     let h = PatchHeader::decode(&with, &Limits::default()).unwrap();
     let body = &with[h.chunk_body_range(0).unwrap()];
     let mut bh = ChunkBodyHeader::decode(body).unwrap();
-    let with_mem = chunk_memory(Codec::Zstd, new.len() as u64, body).unwrap();
+    let with_mem = chunk_memory(Codec::Zstd, Transform::None, new.len() as u64, body).unwrap();
     bh.ref_len = 0;
     let mut without = body.to_vec();
     without[..CHUNK_BODY_HEADER_LEN].copy_from_slice(&bh.encode());
-    let without_mem = chunk_memory(Codec::Zstd, new.len() as u64, &without).unwrap();
+    let without_mem =
+        chunk_memory(Codec::Zstd, Transform::None, new.len() as u64, &without).unwrap();
     assert_eq!(
         with_mem - without_mem,
         2 * 2048 + zstd_frame::ZSTD_TABLES,
