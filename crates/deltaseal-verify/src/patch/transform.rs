@@ -64,6 +64,25 @@ const RIP_OPCODES: [u8; 23] = [
     0x85, 0x88, 0x89, 0x8A, 0x8B, 0x8D, 0xFF,
 ];
 
+/// For each first byte, the `(mask, value)` the next byte must give to
+/// start an x86 field: any byte after E8 and E9 (`call`/`jmp rel32`), 80..8F
+/// after 0F (`jcc rel32`), ModRM & C7 = 05 after [`RIP_OPCODES`]
+/// (RIP-relative), and none after anything else (`value` 1 under mask 0).
+// Evaluated at compile time: an index out of range fails the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const X86_NEXT: [(u8, u8); 256] = {
+    let mut t = [(0, 1); 256];
+    let mut i = 0;
+    while i < RIP_OPCODES.len() {
+        t[RIP_OPCODES[i] as usize] = (0xC7, 0x05);
+        i += 1;
+    }
+    t[0xE8] = (0, 0);
+    t[0xE9] = (0, 0);
+    t[0x0F] = (0xF0, 0x80);
+    t
+};
+
 fn word(bytes: &[u8], at: usize) -> Option<u32> {
     let b = bytes.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes(b.try_into().ok()?))
@@ -94,43 +113,62 @@ impl Transform {
     /// field lies in `bytes` and points inside `[0, old_size)`. Scanning
     /// resumes after the field, so fields never overlap.
     pub fn next_field(self, bytes: &[u8], from: usize, pos: u64, old_size: u64) -> Option<Field> {
-        (from..bytes.len()).find_map(|q| self.field_at(bytes, q, pos, old_size))
-    }
-
-    /// The field an instruction starting at `bytes[q]` holds, if any.
-    fn field_at(self, bytes: &[u8], q: usize, pos: u64, old_size: u64) -> Option<Field> {
-        // (field, anchor) offsets from `q`.
-        let (at, anchor) = match self {
-            Transform::None => return None,
+        // Every byte of every add region is scanned (twice per chunk on a
+        // writer, once on a reader), so a byte that cannot start a field is
+        // passed over by one table lookup.
+        let field = |q: usize, offsets| self.field_at(bytes, q, offsets, pos, old_size);
+        match self {
+            Transform::None => None,
             Transform::X86 => {
-                let op = *bytes.get(q)?;
-                if op == 0xE8 || op == 0xE9 {
-                    (1, 5)
-                } else {
-                    let modrm = *bytes.get(q.checked_add(1)?)?;
-                    let jcc = op == 0x0F && modrm & 0xF0 == 0x80;
-                    let rip = modrm & 0xC7 == 0x05 && RIP_OPCODES.contains(&op);
-                    if !(jcc || rip) {
-                        return None;
+                for (k, pair) in bytes.get(from..)?.windows(2).enumerate() {
+                    let &[op, next] = pair else { continue };
+                    // One compare per byte, no jump table: most bytes fail it.
+                    let Some(&(mask, value)) = X86_NEXT.get(usize::from(op)) else {
+                        continue;
+                    };
+                    if next & mask != value {
+                        continue;
                     }
-                    (2, 6)
+                    // (field, anchor) offsets from the opcode.
+                    let offsets = if op == 0xE8 || op == 0xE9 {
+                        (1, 5)
+                    } else {
+                        (2, 6)
+                    };
+                    if let Some(f) = field(from.checked_add(k)?, offsets) {
+                        return Some(f);
+                    }
                 }
+                None
             }
             Transform::Thumb2 => {
-                // Halfword-aligned in the image; `BL`: 11110 S imm10 | 11 J1 1 J2 imm11,
-                // `B.W`: the same with 10 J1 1 J2 in the second halfword.
-                if pos.checked_add(q as u64)? % 2 != 0 {
-                    return None;
-                }
-                let w = word(bytes, q)?;
-                let second = w >> 16;
-                if w & 0xF800 != 0xF000 || (second & 0xD000 != 0xD000 && second & 0xD000 != 0x9000)
-                {
-                    return None;
-                }
-                (0, 4)
+                // Even image offsets only; the first halfword's high byte
+                // (at `q + 1`) is 0xF0..=0xF7, and the second halfword is
+                // that of a BL (11x1) or B.W (10x1).
+                let odd = pos.checked_add(from as u64)? % 2;
+                let start = from.checked_add(odd as usize)?;
+                (start..bytes.len()).step_by(2).find_map(|q| {
+                    let w = word(bytes, q)?;
+                    let second = w >> 16;
+                    let branch = w & 0xF800 == 0xF000
+                        && (second & 0xD000 == 0xD000 || second & 0xD000 == 0x9000);
+                    if branch { field(q, (0, 4)) } else { None }
+                })
             }
-        };
+        }
+    }
+
+    /// The field of the instruction at `bytes[q]` whose word and anchor
+    /// are `offsets` bytes after `q`, if the word is in `bytes` and points
+    /// inside the old image.
+    fn field_at(
+        self,
+        bytes: &[u8],
+        q: usize,
+        (at, anchor): (usize, usize),
+        pos: u64,
+        old_size: u64,
+    ) -> Option<Field> {
         let (at, anchor) = (q.checked_add(at)?, q.checked_add(anchor)?);
         let rel = self.displacement(word(bytes, at)?);
         let target = pos.checked_add(anchor as u64)?.checked_add_signed(rel)?;
