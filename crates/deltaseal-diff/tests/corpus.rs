@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use deltaseal_diff::{DiffOptions, Level, diff};
+use deltaseal_diff::{DiffOptions, Level, Transform, diff};
 use deltaseal_testkit::{Corpus, PAIRS, PairImages};
 use deltaseal_verify::patch::{Limits, PatchHeader, apply_to_vec};
 
@@ -43,16 +43,24 @@ fn corpus_round_trips() {
         let out = apply_to_vec(&old, &patch, &Limits::default()).expect("apply");
         let apply_s = t.elapsed().as_secs_f64();
         assert!(out == new, "{pair}: applied output differs from new.bin");
-        let mem = PatchHeader::decode(&patch, &Limits::default())
-            .expect("header")
-            .decoder_memory;
+        let header = PatchHeader::decode(&patch, &Limits::default()).expect("header");
+        // The writer recognises the corpus' instruction sets from headers
+        // (ELF x86-64, a Cortex-M vector table); the others get none.
+        let expected = match pair {
+            "exe-ruff" | "kernel-vmlinux" => Transform::X86,
+            "mcu-cityhub" => Transform::Thumb2,
+            _ => Transform::None,
+        };
+        assert_eq!(header.transform, expected, "{pair}");
+        let mem = header.decoder_memory;
         println!(
-            "{pair} {} {} {} {:.2}% diff {diff_s:.2}s apply {apply_s:.3}s mem {:.2}MiB",
+            "{pair} {} {} {} {:.2}% diff {diff_s:.2}s apply {apply_s:.3}s mem {:.2}MiB {:?}",
             old.len(),
             new.len(),
             patch.len(),
             100.0 * patch.len() as f64 / new.len().max(1) as f64,
-            mem as f64 / (1 << 20) as f64
+            mem as f64 / (1 << 20) as f64,
+            header.transform
         );
     }
 }
