@@ -88,6 +88,8 @@ fuzz_target!(|data: &[u8]| {
     let header = PatchHeader {
         codec,
         transform,
+        // Pointers into a 256-byte old image linked at 0x100 (Thumb-2 only).
+        image_base: if transform == Transform::Thumb2 { 0x100 } else { 0 },
         old_size: old.len() as u64,
         old_digest: sha256(old),
         new_size,

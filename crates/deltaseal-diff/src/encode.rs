@@ -90,12 +90,17 @@ pub fn diff_with_codec(
     let transform = opts
         .transform
         .unwrap_or_else(|| crate::detect_transform(new));
+    let image_base = match transform {
+        Transform::Thumb2 => crate::detect::image_base(new),
+        _ => 0,
+    };
     let job = Job {
         old,
         new,
         sa: &sa,
         codec,
         transform,
+        image_base,
         opts,
         reference_len: match codec {
             Codec::Zstd => opts.extra_reference.min(opts.chunk_size),
@@ -119,6 +124,7 @@ pub fn diff_with_codec(
     let header = PatchHeader {
         codec,
         transform,
+        image_base,
         old_size: old.len() as u64,
         old_digest: sha256(old),
         new_size: new.len() as u64,
@@ -225,7 +231,7 @@ fn streams(job: &Job<'_>, start: usize, end: usize, m: &ChunkMatch) -> Result<St
         Transform::None => None,
         t => Some(
             Predictor::new(
-                t,
+                (t, job.image_base),
                 &s.ctrl,
                 m.old_offset as u64,
                 start as u64,
@@ -380,6 +386,8 @@ struct Job<'a> {
     sa: &'a SuffixArray,
     codec: Codec,
     transform: Transform,
+    /// Thumb-2's image base (0: no pointer fields).
+    image_base: u32,
     opts: &'a DiffOptions,
     /// At most the chunk size; 0 for codecs without references.
     reference_len: u32,

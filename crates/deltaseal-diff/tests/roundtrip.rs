@@ -164,6 +164,8 @@ fn structured_edits_all_levels_and_chunk_sizes() {
 /// (x86 `E8 rel32` or Thumb-2 `BL`) every 12 bytes to one of 40 function
 /// starts, between filler that holds many false opcode bytes (`E8`, `0F 8x`,
 /// `8B 05`, `F0..F7`), so the scan meets fields it must not take for calls.
+/// Thumb-2 code also starts with a Cortex-M vector table and holds a
+/// pointer to the callee after each call (an image linked at 0x0800_0000).
 fn relinked(rng: &mut Rng, n: usize, t: Transform) -> (Vec<u8>, Vec<u8>) {
     let functions: Vec<usize> = (0..40).map(|_| rng.below(n)).collect();
     let filler: Vec<u8> = (0..n + 4096)
@@ -187,6 +189,20 @@ fn relinked(rng: &mut Rng, n: usize, t: Transform) -> (Vec<u8>, Vec<u8>) {
             };
             let w = t.with_displacement(template, rel);
             v[site..site + 4].copy_from_slice(&w.to_le_bytes());
+            if t == Transform::Thumb2 {
+                // A function pointer between calls (a literal pool entry),
+                // for an image linked at 0x0800_0000.
+                let pointer = (0x0800_0000 + moved(functions[f]) as u32) | 1;
+                let at = moved(i * 12 + 8);
+                v[at..at + 4].copy_from_slice(&pointer.to_le_bytes());
+            }
+        }
+        if t == Transform::Thumb2 {
+            // A Cortex-M vector table: stack pointer, reset, NMI, HardFault.
+            let reset = (0x0800_0000 + moved(functions[0]) as u32) | 1;
+            for (k, w) in [0x2000_1000, reset, reset, reset].into_iter().enumerate() {
+                v[4 * k..4 * k + 4].copy_from_slice(&w.to_le_bytes());
+            }
         }
         v
     };
@@ -214,6 +230,9 @@ fn transforms_round_trip_and_shrink_relinked_code() {
                     let p = round_trip(old, new, &with(level, cs, t));
                     let h = PatchHeader::decode(&p, &Limits::default()).unwrap();
                     assert_eq!((h.transform, p[8]), (t, 4));
+                    if t == Transform::Thumb2 && (old, new) == (&code.0, &code.1) {
+                        assert_eq!(h.image_base, 0x0800_0000, "found from the vector table");
+                    }
                     assert_eq!(apply_with(ZstdDecoder::Libzstd, old, &p).unwrap(), *new);
                 }
             }

@@ -107,6 +107,7 @@ pub fn assemble(
     let h = PatchHeader {
         codec,
         transform: Transform::None,
+        image_base: 0,
         old_size: old.len() as u64,
         old_digest: sha256(old),
         new_size: new.len() as u64,

@@ -740,6 +740,17 @@ fn crafted_patches(
             "in version 4, byte 11 names the transform: id 3 is unassigned and refused",
         ),
         (
+            "patch_version_4_x86_image_base",
+            |p| {
+                set_le::<2>(p, 8, 4);
+                p[11] = 1;
+                set_le::<4>(p, 108, 0x0800_0000);
+            },
+            D,
+            "patch.ReservedNotZero",
+            "in version 4, bytes 108..112 hold an image base for Thumb-2 only; with x86 they must be zero",
+        ),
+        (
             "patch_codec_unassigned",
             |p| p[10] = 3,
             D,

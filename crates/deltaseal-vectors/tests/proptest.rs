@@ -189,7 +189,7 @@ proptest! {
                 output_digest: sha256(&rng.next_u64().to_be_bytes()),
             })
             .collect();
-        let h = PatchHeader { codec, transform, old_size, old_digest, new_size, new_digest, chunk_size, decoder_memory, chunks };
+        let h = PatchHeader { codec, transform, image_base: if transform == Transform::Thumb2 { chunk_size } else { 0 }, old_size, old_digest, new_size, new_digest, chunk_size, decoder_memory, chunks };
         let mut p = h.encode();
         prop_assert_eq!(p.len(), h.encoded_len());
         let bodies: u64 = h.chunks.iter().map(|c| c.stored_len).sum();

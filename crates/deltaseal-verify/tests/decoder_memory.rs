@@ -47,6 +47,7 @@ fn one_chunk_patch(old: &[u8], new: &[u8], frame: &[u8]) -> Option<(Vec<u8>, Pat
     let header = PatchHeader {
         codec: Codec::Zstd,
         transform: Transform::None,
+        image_base: 0,
         old_size: old.len() as u64,
         old_digest: sha256(old),
         new_size: new.len() as u64,

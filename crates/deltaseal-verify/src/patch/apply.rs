@@ -1027,7 +1027,7 @@ impl ChunkState {
         let mut predictor = match header.transform {
             Transform::None => None,
             t => Some(Predictor::new(
-                t,
+                (t, header.image_base),
                 ctrl,
                 bh.old_offset,
                 chunk_start,

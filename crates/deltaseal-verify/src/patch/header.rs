@@ -21,6 +21,10 @@ pub struct PatchHeader {
     /// How the diff streams encode branch fields ([`Transform::None`] in
     /// version 3 patches; written as version 3 when `None`).
     pub transform: Transform,
+    /// Version 4 with [`Transform::Thumb2`]: the address the images are
+    /// linked at; non-zero makes pointers into the image fields too. 0
+    /// otherwise (header bytes 108..112, reserved in version 3).
+    pub image_base: u32,
     /// Exact size of the old image.
     pub old_size: u64,
     /// SHA-256 of the old image.
@@ -369,7 +373,13 @@ impl PatchHeader {
         let decoder_memory = r.u64()?;
         let count = r.u32()?;
         let reserved = r.u32()?;
-        if flags != 0 || reserved != 0 {
+        // Version 4 keeps Thumb-2's image base in the reserved word.
+        let image_base = match (version, transform) {
+            (FORMAT_VERSION, Transform::Thumb2) => reserved,
+            _ if reserved != 0 => return Err(PatchError::ReservedNotZero),
+            _ => 0,
+        };
+        if flags != 0 {
             return Err(PatchError::ReservedNotZero);
         }
         if chunk_size == 0 || chunk_size > limits.max_chunk_size {
@@ -429,6 +439,7 @@ impl PatchHeader {
         Ok(PatchHeader {
             codec,
             transform,
+            image_base,
             old_size,
             old_digest,
             new_size,
@@ -469,7 +480,7 @@ impl PatchHeader {
         w.put(&self.decoder_memory.to_le_bytes());
         let count = u32::try_from(self.chunks.len()).unwrap_or(u32::MAX);
         w.put(&count.to_le_bytes());
-        w.put(&0u32.to_le_bytes());
+        w.put(&self.image_base.to_le_bytes());
         for c in &self.chunks {
             w.put(&c.stored_len.to_le_bytes());
             w.put(&c.stored_digest);

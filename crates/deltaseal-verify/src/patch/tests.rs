@@ -79,6 +79,7 @@ fn assemble(old: &[u8], new: &[u8], chunk_size: u32, bodies: Vec<Vec<u8>>) -> Ve
     let h = PatchHeader {
         codec: Codec::None,
         transform: Transform::None,
+        image_base: 0,
         old_size: old.len() as u64,
         old_digest: sha256(old),
         new_size: new.len() as u64,
@@ -248,6 +249,18 @@ fn version_4_names_a_transform_in_byte_11() {
         p[8] = version;
         p[11] = id;
         assert_eq!(apply_err(OLD, &p), err, "version {version}, byte 11 = {id}");
+    }
+    // Bytes 108..112 hold Thumb-2's image base in version 4; reserved (zero)
+    // otherwise.
+    for (version, id, ok) in [(4, 2, true), (4, 1, false), (4, 0, false), (3, 0, false)] {
+        let mut p = sample_patch();
+        p[8] = version;
+        p[11] = id;
+        p[108..112].copy_from_slice(&0x0800_0000u32.to_le_bytes());
+        match PatchHeader::decode(&p, &Limits::default()) {
+            Ok(h) => assert!(ok && h.image_base == 0x0800_0000),
+            Err(e) => assert!(!ok && e == PatchError::ReservedNotZero, "{version} {id}"),
+        }
     }
     // A header with a transform encodes as version 4, without as version 3.
     for (t, version) in [

@@ -20,7 +20,7 @@
 //! use deltaseal_verify::patch::Transform;
 //! // x86 `call rel32` at old offset 0 targeting old offset 0x105.
 //! let old = [0xE8, 0x00, 0x01, 0x00, 0x00];
-//! let f = Transform::X86.next_field(&old, 0, 0, 0x1000).unwrap();
+//! let f = Transform::X86.next_field(&old, 0, (0, 0x1000), 0).unwrap();
 //! assert_eq!((f.at, f.anchor, f.target), (1, 5, 0x105));
 //! ```
 
@@ -54,6 +54,9 @@ pub struct Field {
     pub anchor: usize,
     /// Absolute old-image offset the old field points at (`< old_size`).
     pub target: u64,
+    /// An absolute pointer (Thumb-2 with an image base): the word is the
+    /// target's address, not a displacement.
+    pub absolute: bool,
 }
 
 /// Opcodes whose ModRM byte `0x05` under mask `0xC7` means a RIP-relative
@@ -111,8 +114,17 @@ impl Transform {
     /// The first field whose scan starts at or after `from` in `bytes`, the
     /// old bytes of an add region starting at old offset `pos`; the whole
     /// field lies in `bytes` and points inside `[0, old_size)`. Scanning
-    /// resumes after the field, so fields never overlap.
-    pub fn next_field(self, bytes: &[u8], from: usize, pos: u64, old_size: u64) -> Option<Field> {
+    /// resumes after the field, so fields never overlap. A non-zero
+    /// `image_base` (Thumb-2 only) also makes 4-byte-aligned words that
+    /// hold an address inside the old image, once linked at `image_base`,
+    /// fields.
+    pub fn next_field(
+        self,
+        bytes: &[u8],
+        from: usize,
+        (pos, old_size): (u64, u64),
+        image_base: u32,
+    ) -> Option<Field> {
         // Every byte of every add region is scanned (twice per chunk on a
         // writer, once on a reader), so a byte that cannot start a field is
         // passed over by one table lookup.
@@ -152,7 +164,19 @@ impl Transform {
                     let second = w >> 16;
                     let branch = w & 0xF800 == 0xF000
                         && (second & 0xD000 == 0xD000 || second & 0xD000 == 0x9000);
-                    if branch { field(q, (0, 4)) } else { None }
+                    if branch {
+                        return field(q, (0, 4));
+                    }
+                    // A pointer into the image (a literal pool entry, a
+                    // vector, a table of handlers); bit 0 is Thumb state.
+                    let aligned = pos.checked_add(q as u64)? % 4 == 0;
+                    let target = u64::from(w & !1).checked_sub(u64::from(image_base))?;
+                    (image_base != 0 && aligned && target < old_size).then_some(Field {
+                        at: q,
+                        anchor: q,
+                        target,
+                        absolute: true,
+                    })
                 })
             }
         }
@@ -172,7 +196,12 @@ impl Transform {
         let (at, anchor) = (q.checked_add(at)?, q.checked_add(anchor)?);
         let rel = self.displacement(word(bytes, at)?);
         let target = pos.checked_add(anchor as u64)?.checked_add_signed(rel)?;
-        (target < old_size).then_some(Field { at, anchor, target })
+        (target < old_size).then_some(Field {
+            at,
+            anchor,
+            target,
+            absolute: false,
+        })
     }
 
     /// The signed displacement a field word holds.
@@ -255,6 +284,7 @@ fn slots(out_len: u64) -> u64 {
 /// displacements learned from the fields it produced so far.
 pub struct Predictor {
     transform: Transform,
+    image_base: u32,
     regions: Vec<Region>,
     learned: Vec<Slot>,
 }
@@ -265,7 +295,7 @@ impl Predictor {
     /// `old_offset`. A control stream that turns out malformed ends the
     /// regions early; applying it fails anyway.
     pub fn new(
-        transform: Transform,
+        (transform, image_base): (Transform, u32),
         mut ctrl: &[u8],
         old_offset: u64,
         chunk_start: u64,
@@ -312,6 +342,7 @@ impl Predictor {
         );
         Ok(Predictor {
             transform,
+            image_base,
             regions,
             learned,
         })
@@ -325,9 +356,14 @@ impl Predictor {
     /// Predicted new offset of old offset `target`: where the chunk's add
     /// region with the greatest old start at or below `target` copies it,
     /// if that region covers it; else `target` plus the displacement
-    /// learned for its page.
-    fn new_target(&self, target: u64) -> Option<u64> {
-        let i = self.regions.partition_point(|r| r.old <= target);
+    /// learned for its page. Absolute pointers use only the learned
+    /// displacements: their targets are often data the regions place
+    /// wrongly (mcu-cityhub: 5,292 B with the regions, 3,806 B without).
+    fn new_target(&self, target: u64, absolute: bool) -> Option<u64> {
+        let i = match absolute {
+            false => self.regions.partition_point(|r| r.old <= target),
+            true => 0,
+        };
         if let Some(r) = i.checked_sub(1).and_then(|i| self.regions.get(i)) {
             // `r.old <= target` by the partition.
             let off = target.saturating_sub(r.old);
@@ -342,7 +378,11 @@ impl Predictor {
     /// The predicted new word of field `f` whose old word is `old_word`
     /// and whose anchor lands at absolute new offset `new_anchor`.
     pub fn predict(&self, f: &Field, old_word: u32, new_anchor: u64) -> Option<u32> {
-        let t = self.new_target(f.target)?;
+        let t = self.new_target(f.target, f.absolute)?;
+        if f.absolute {
+            let address = t.wrapping_add(u64::from(self.image_base)) as u32;
+            return Some((address & !1) | (old_word & 1));
+        }
         Some(
             self.transform
                 .with_displacement(old_word, t.wrapping_sub(new_anchor)),
@@ -351,7 +391,10 @@ impl Predictor {
 
     /// Learn from the new word the field became.
     pub fn learn(&mut self, f: &Field, new_word: u32, new_anchor: u64) {
-        let t = new_anchor.wrapping_add_signed(self.transform.displacement(new_word));
+        let t = match f.absolute {
+            true => u64::from(new_word & !1).wrapping_sub(u64::from(self.image_base)),
+            false => new_anchor.wrapping_add_signed(self.transform.displacement(new_word)),
+        };
         let i = self.slot(f.target);
         if let Some(s) = self.learned.get_mut(i) {
             *s = Slot {
@@ -396,7 +439,10 @@ impl Predictor {
         (pos, old_size, new_start): (u64, u64, u64),
     ) {
         let mut from = 0;
-        while let Some(f) = self.transform.next_field(old, from, pos, old_size) {
+        while let Some(f) = self
+            .transform
+            .next_field(old, from, (pos, old_size), self.image_base)
+        {
             let (Some(end), Some(o), Some(n)) =
                 (f.at.checked_add(4), word(old, f.at), word(new, f.at))
             else {
@@ -426,7 +472,10 @@ impl Predictor {
         (pos, old_size, new_start): (u64, u64, u64),
     ) {
         let mut done = 0;
-        while let Some(f) = self.transform.next_field(out, done, pos, old_size) {
+        while let Some(f) = self
+            .transform
+            .next_field(out, done, (pos, old_size), self.image_base)
+        {
             let Some(end) = f.at.checked_add(4) else {
                 return;
             };
@@ -459,6 +508,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn thumb2_pointers_need_an_image_base() {
+        // A word-aligned pointer to 0x0800_1235 (Thumb bit set), then a BL.
+        let mut b = 0x0800_1235u32.to_le_bytes().to_vec();
+        b.extend_from_slice(&0xF800_F000u32.to_le_bytes());
+        let t = Transform::Thumb2;
+        let bl = t.next_field(&b, 0, (0, 0x2000), 0).unwrap();
+        assert_eq!((bl.at, bl.absolute), (4, false));
+        let p = t.next_field(&b, 0, (0, 0x2000), 0x0800_0000).unwrap();
+        assert_eq!((p.at, p.target, p.absolute), (0, 0x1234, true));
+        // Outside the old image, or not word-aligned in the image: none.
+        assert_eq!(t.next_field(&b[..4], 0, (0, 0x1234), 0x0800_0000), None);
+        assert_eq!(t.next_field(&b[..4], 0, (2, 0x2000), 0x0800_0000), None);
+        // Predicted from the learned displacement only, Thumb bit kept.
+        let mut pr = Predictor::new((t, 0x0800_0000), &[4, 0, 0], 0, 0, 8).unwrap();
+        assert_eq!(pr.predict(&p, 0x0800_1235, 0), None);
+        pr.learn(&p, 0x0800_1335, 0);
+        let q = Field {
+            target: 0x1240,
+            ..p
+        };
+        assert_eq!(pr.predict(&q, 0x0800_1241, 0), Some(0x0800_1341));
+    }
+
+    #[test]
     fn thumb2_displacement_round_trips() {
         let bl = 0xF800_F000u32; // BL with displacement 0 (J1 = J2 = 1, S = 0)
         for rel in [0i64, 2, -2, 4096, -4096, (1 << 24) - 2, -(1 << 24)] {
@@ -472,15 +545,15 @@ mod tests {
     fn x86_fields_need_a_target_inside_old() {
         // jcc rel32 (0F 85) to -0x10: outside an image starting at 0.
         let b = [0x0F, 0x85, 0xF0, 0xFF, 0xFF, 0xFF];
-        assert_eq!(Transform::X86.next_field(&b, 0, 0, 100), None);
+        assert_eq!(Transform::X86.next_field(&b, 0, (0, 100), 0), None);
         // The same at old offset 0x20: target 0x20 + 6 - 0x10 = 0x16.
-        let f = Transform::X86.next_field(&b, 0, 0x20, 100).unwrap();
+        let f = Transform::X86.next_field(&b, 0, (0x20, 100), 0).unwrap();
         assert_eq!((f.at, f.anchor, f.target), (2, 6, 0x16));
         // A field must lie wholly in the bytes.
-        assert_eq!(Transform::X86.next_field(&b[..5], 0, 0x20, 100), None);
+        assert_eq!(Transform::X86.next_field(&b[..5], 0, (0x20, 100), 0), None);
         // RIP-relative lea (8D 05).
         let lea = [0x8D, 0x05, 0x10, 0, 0, 0];
-        let f = Transform::X86.next_field(&lea, 0, 0, 100).unwrap();
+        let f = Transform::X86.next_field(&lea, 0, (0, 100), 0).unwrap();
         assert_eq!(f.target, 0x16);
     }
 
@@ -489,19 +562,20 @@ mod tests {
         // A chunk starting at new offset 984: 16 bytes from old 100, seek
         // +384 (zigzag 768), then 8 bytes from old 500.
         let ctrl = [16, 0, 0x80, 0x06, 8, 0, 0];
-        let mut p = Predictor::new(Transform::X86, &ctrl, 100, 984, 24).unwrap();
+        let mut p = Predictor::new((Transform::X86, 0), &ctrl, 100, 984, 24).unwrap();
         let f = |target| Field {
             at: 0,
             anchor: 4,
             target,
+            absolute: false,
         };
-        assert_eq!(p.new_target(104), Some(988));
-        assert_eq!(p.new_target(505), Some(1005));
-        assert_eq!(p.new_target(4000), None);
+        assert_eq!(p.new_target(104, false), Some(988));
+        assert_eq!(p.new_target(505, false), Some(1005));
+        assert_eq!(p.new_target(4000, false), None);
         // A field that pointed at old 4000 now points 0x40 further: learnt
         // for the rest of its page.
         p.learn(&f(4000), 4000 + 0x40 - 2000, 2000);
-        assert_eq!(p.new_target(4001), Some(4001 + 0x40));
+        assert_eq!(p.new_target(4001, false), Some(4001 + 0x40));
         assert_eq!(
             p.predict(&f(4001), 0, 3000),
             Some((4001 + 0x40 - 3000) as u32)
