@@ -111,7 +111,7 @@ fn describe_patch(bytes: &[u8]) -> Result<Value> {
             })
         })
         .collect();
-    Ok(json!({
+    let mut patch = json!({
         "type": "deltaseal patch",
         "format_version": bytes.get(8..10).map(|v| u16::from_le_bytes([v[0], v[1]])),
         "size": bytes.len(),
@@ -126,7 +126,11 @@ fn describe_patch(bytes: &[u8]) -> Result<Value> {
         "percent_of_new": percent(bytes.len() as u64, header.new_size),
         "chunk_stored_sizes": header.chunks.iter().map(|c| c.stored_len).collect::<Vec<_>>(),
         "per_chunk": per_chunk,
-    }))
+    });
+    if header.image_base != 0 {
+        patch["image_base"] = json!(format!("{:#010x}", header.image_base));
+    }
+    Ok(patch)
 }
 
 /// `part` as a percentage of `whole`, two decimals (0 for an empty whole).
