@@ -117,7 +117,7 @@ pub fn export(old: &[u8], new: &[u8], opts: &DiffOptions) -> Result<Vec<u8>, Dif
     let sa = if count == 0 {
         SuffixArray::empty()
     } else {
-        SuffixArray::build(old)?
+        SuffixArray::build(old, opts.threads)?
     };
     let results = map_chunks(count, opts.threads, |i, _: &mut ()| {
         let start = i * cs;

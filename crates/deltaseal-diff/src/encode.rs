@@ -84,7 +84,7 @@ pub fn diff_with_codec(
     let sa = if count == 0 {
         SuffixArray::empty()
     } else {
-        SuffixArray::build(old)?
+        SuffixArray::build(old, opts.threads)?
     };
 
     let transform = opts

@@ -49,11 +49,21 @@ fn key_of(text: &[u8], depth: usize) -> usize {
     k
 }
 
-fn counts<T: Copy + Default + core::ops::AddAssign + From<u8>>(old: &[u8], depth: usize) -> Vec<T> {
-    let keys = 257usize.pow(depth as u32);
+/// Bucket starts by `D`-byte key over all suffixes of `old` (the same
+/// multiset of keys as over the suffix array, so it needs no SA).
+fn counts<T: Copy + Default + core::ops::AddAssign + From<u8>, const D: usize>(
+    old: &[u8],
+) -> Vec<T> {
+    let keys = 257usize.pow(D as u32);
     let mut b = vec![T::default(); keys + 1];
-    for s in 0..old.len() {
-        b[key_of(&old[s..], depth) + 1] += T::from(1u8);
+    // Full-length keys straight from each window; the last `D - 1` suffixes
+    // are shorter and take `key_of`'s missing-byte path.
+    for w in old.windows(D) {
+        let k = w.iter().fold(0, |k, &c| k * 257 + c as usize + 1);
+        b[k + 1] += T::from(1u8);
+    }
+    for s in old.len().saturating_sub(D - 1)..old.len() {
+        b[key_of(&old[s..], D) + 1] += T::from(1u8);
     }
     for k in 1..=keys {
         let prev = b[k - 1];
@@ -62,40 +72,70 @@ fn counts<T: Copy + Default + core::ops::AddAssign + From<u8>>(old: &[u8], depth
     b
 }
 
+/// Suffix array indices of `old` (libsais, single-threaded).
+fn indices(old: &[u8]) -> Result<Indices, DiffError> {
+    Ok(if old.is_empty() {
+        Indices::I32(Vec::new())
+    } else if old.len() < i32::MAX as usize {
+        Indices::I32(
+            SuffixArrayConstruction::for_text(old)
+                .in_owned_buffer32()
+                .single_threaded()
+                .run()
+                .map_err(sais_error)?
+                .into_vec(),
+        )
+    } else if i64::try_from(old.len()).is_ok() {
+        Indices::I64(
+            SuffixArrayConstruction::for_text(old)
+                .in_owned_buffer64()
+                .single_threaded()
+                .run()
+                .map_err(sais_error)?
+                .into_vec(),
+        )
+    } else {
+        return Err(DiffError::OldTooLarge {
+            size: old.len() as u64,
+        });
+    })
+}
+
+/// The bucket table of `old`: depth 3 from 1 MiB up to 4 GiB, else depth 2.
+fn buckets(old: &[u8]) -> Buckets {
+    if old.len() >= 1 << 20 && u32::try_from(old.len()).is_ok() {
+        Buckets::D3(counts::<_, 3>(old))
+    } else {
+        Buckets::D2(counts::<_, 2>(old))
+    }
+}
+
 impl SuffixArray {
-    pub(crate) fn build(old: &[u8]) -> Result<SuffixArray, DiffError> {
-        let idx = if old.is_empty() {
-            Indices::I32(Vec::new())
-        } else if old.len() < i32::MAX as usize {
-            Indices::I32(
-                SuffixArrayConstruction::for_text(old)
-                    .in_owned_buffer32()
-                    .single_threaded()
-                    .run()
-                    .map_err(sais_error)?
-                    .into_vec(),
-            )
-        } else if i64::try_from(old.len()).is_ok() {
-            Indices::I64(
-                SuffixArrayConstruction::for_text(old)
-                    .in_owned_buffer64()
-                    .single_threaded()
-                    .run()
-                    .map_err(sais_error)?
-                    .into_vec(),
-            )
+    /// Suffix array and bucket table of `old`. With `threads` above 1 the
+    /// bucket table is counted on a second thread while libsais runs
+    /// (it needs only `old`), instead of after it on one core while the
+    /// other idles: on kernel-vmlinux counting took 0.3 to 0.6 s next to
+    /// libsais's 2 to 3 s (2026-11-26).
+    ///
+    /// libsais runs single-threaded: its OpenMP build (the `openmp`
+    /// feature, linking libgomp) with 2 threads, on 2 cores with the other
+    /// one busy (a shared build machine), made the suffix array 3 to 14
+    /// times slower by busy-waiting (kernel-vmlinux 2.8 s -> 8 to 38 s;
+    /// 2.6 s with `OMP_WAIT_POLICY=passive`).
+    pub(crate) fn build(old: &[u8], threads: usize) -> Result<SuffixArray, DiffError> {
+        let (idx, buckets) = if threads > 1 {
+            std::thread::scope(|s| {
+                let counting = s.spawn(|| buckets(old));
+                let idx = indices(old);
+                (idx, counting.join())
+            })
         } else {
-            return Err(DiffError::OldTooLarge {
-                size: old.len() as u64,
-            });
+            (indices(old), Ok(buckets(old)))
         };
-        // Counting keys over all suffixes gives the same multiset as over the SA.
-        let buckets = if old.len() >= 1 << 20 && u32::try_from(old.len()).is_ok() {
-            Buckets::D3(counts(old, 3))
-        } else {
-            Buckets::D2(counts(old, 2))
-        };
-        Ok(SuffixArray { idx, buckets })
+        Ok(SuffixArray {
+            idx: idx?,
+            buckets: buckets.map_err(|_| DiffError::Worker)?,
+        })
     }
 
     /// An empty suffix array (for an empty old image).
