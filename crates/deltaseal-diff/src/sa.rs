@@ -160,9 +160,18 @@ impl SuffixArray {
         let known = needle.len().min(depth);
         let k = key_of(needle, depth);
         let k_end = k + 257usize.pow((depth - known) as u32);
+        // The matcher's next search is mostly at the next position: read
+        // its bucket start now, so that cache miss overlaps this search.
+        let next = needle.get(1..).map_or(0, |n| key_of(n, depth));
         let (lo, hi) = match &self.buckets {
-            Buckets::D2(b) => (b[k] as usize, b[k_end] as usize),
-            Buckets::D3(b) => (b[k] as usize, b[k_end] as usize),
+            Buckets::D2(b) => {
+                core::hint::black_box(b.get(next).copied());
+                (b[k] as usize, b[k_end] as usize)
+            }
+            Buckets::D3(b) => {
+                core::hint::black_box(b.get(next).copied());
+                (b[k] as usize, b[k_end] as usize)
+            }
         };
         match &self.idx {
             Indices::I32(sa) => search_in(sa, |v| v as usize, old, needle, lo, hi, known),
@@ -193,6 +202,16 @@ pub(crate) fn match_len(a: &[u8], b: &[u8]) -> usize {
 /// Binary search within `sa[lo..hi]`, where every suffix shares `known`
 /// leading bytes with `needle`, skipping bytes already known to match
 /// (the min of the LCPs with both bounds).
+///
+/// Each step is two dependent cache misses (the suffix array entry, then
+/// the old bytes it points to), so before a step's compare the entries of
+/// both possible next midpoints, and the old bytes they point to, are read
+/// (`black_box` keeps the reads): their misses overlap the compare instead
+/// of following it. With this and the next bucket read in
+/// [`SuffixArray::search`], matching every fourth chunk with the three
+/// margins took 22 to 27% less CPU (single thread, median of 5:
+/// kernel-vmlinux 2.04 -> 1.59 s, exe-ruff 3.66 -> 2.67 s; same results).
+/// Reading the four entries two steps ahead as well was slower.
 fn search_in<T: Copy>(
     sa: &[T],
     at: impl Fn(T) -> usize,
@@ -203,10 +222,17 @@ fn search_in<T: Copy>(
     known: usize,
 ) -> (usize, usize) {
     let (mut l, mut r) = (known, known);
+    let entry = |i: usize| sa.get(i).map_or(0, |&v| at(v));
+    let mut mid = lo + (hi - lo) / 2;
+    let mut s = entry(mid);
     while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let s = at(sa[mid]);
+        // Next midpoint if this one is too large ([lo, mid)) or too small
+        // ([mid + 1, hi)); past the end when that side is empty.
+        let (left, right) = (lo + (mid - lo) / 2, mid + 1 + (hi - mid - 1) / 2);
+        let (sl, sr) = (entry(left), entry(right));
         let k = l.min(r);
+        let byte = |p: usize| old.get(p + k).copied();
+        core::hint::black_box((byte(sl), byte(sr)));
         let m = k + match_len(&old[s + k..], &needle[k..]);
         let less = if m == needle.len() {
             false
@@ -216,9 +242,11 @@ fn search_in<T: Copy>(
         if less {
             lo = mid + 1;
             l = m;
+            (mid, s) = (right, sr);
         } else {
             hi = mid;
             r = m;
+            (mid, s) = (left, sl);
         }
     }
     // Best of the two neighbours of the insertion point.
