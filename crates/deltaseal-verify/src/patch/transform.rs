@@ -40,7 +40,8 @@ pub enum Transform {
     /// x86 and x86-64: `call`/`jmp rel32`, `jcc rel32` and RIP-relative
     /// `disp32` operands (id 1).
     X86,
-    /// ARM Thumb-2: `BL` and `B.W` (id 2).
+    /// ARM Thumb-2: `BL` and `B.W` (id 2), and with a non-zero image base
+    /// (header bytes 108..112) word-aligned pointers into the image.
     Thumb2,
 }
 
@@ -282,6 +283,21 @@ fn slots(out_len: u64) -> u64 {
 
 /// The predictor of one chunk: its add regions by old offset and the
 /// displacements learned from the fields it produced so far.
+///
+/// ```
+/// use deltaseal_verify::patch::{Predictor, Transform};
+/// // Two calls into the same page, whose code moved 0x40 bytes further
+/// // from them: the first teaches the displacement, the second is then
+/// // predicted exactly and costs zeros.
+/// let old: [u8; 10] = [0xE8, 0x00, 0x01, 0, 0, 0xE8, 0x00, 0x01, 0, 0];
+/// let new: [u8; 10] = [0xE8, 0x40, 0x01, 0, 0, 0xE8, 0x40, 0x01, 0, 0];
+/// let ctrl = [10, 0, 0]; // one add of 10 bytes from old offset 0
+/// let mut p = Predictor::new((Transform::X86, 0), &ctrl, 0, 0, 10)?;
+/// let mut diff: Vec<u8> = new.iter().zip(&old).map(|(n, o)| n.wrapping_sub(*o)).collect();
+/// p.encode_region(&old, &new, &mut diff, (0, 0x1000, 0));
+/// assert_eq!(diff, [0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0]);
+/// # Ok::<(), deltaseal_verify::patch::PatchError>(())
+/// ```
 pub struct Predictor {
     transform: Transform,
     image_base: u32,
@@ -360,15 +376,14 @@ impl Predictor {
     /// displacements: their targets are often data the regions place
     /// wrongly (mcu-cityhub: 5,292 B with the regions, 3,806 B without).
     fn new_target(&self, target: u64, absolute: bool) -> Option<u64> {
-        let i = match absolute {
-            false => self.regions.partition_point(|r| r.old <= target),
-            true => 0,
-        };
-        if let Some(r) = i.checked_sub(1).and_then(|i| self.regions.get(i)) {
-            // `r.old <= target` by the partition.
-            let off = target.saturating_sub(r.old);
-            if off < r.len {
-                return r.new.checked_add(off);
+        if !absolute {
+            let i = self.regions.partition_point(|r| r.old <= target);
+            if let Some(r) = i.checked_sub(1).and_then(|i| self.regions.get(i)) {
+                // `r.old <= target` by the partition.
+                let off = target.saturating_sub(r.old);
+                if off < r.len {
+                    return r.new.checked_add(off);
+                }
             }
         }
         let s = self.learned.get(self.slot(target))?;
