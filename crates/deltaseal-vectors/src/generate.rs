@@ -740,6 +740,13 @@ fn crafted_patches(
             "in version 4, byte 11 names the transform: id 3 is unassigned and refused",
         ),
         (
+            "patch_version_4_transform_none",
+            |p| set_le::<2>(p, 8, 4),
+            D,
+            "patch.UnknownTransform",
+            "version 4 must name a transform: a patch without one is version 3 (one byte form per header)",
+        ),
+        (
             "patch_version_4_x86_image_base",
             |p| {
                 set_le::<2>(p, 8, 4);

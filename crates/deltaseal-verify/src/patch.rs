@@ -177,7 +177,8 @@ pub enum PatchError {
         /// Codec id found in the header.
         id: u8,
     },
-    /// The transform id (version 4, header byte 11) is unknown to this reader.
+    /// The transform id (version 4, header byte 11) is unknown to this
+    /// reader, or 0 (a patch without a transform is version 3).
     #[error("unknown transform id {id}")]
     UnknownTransform {
         /// Transform id found in the header.

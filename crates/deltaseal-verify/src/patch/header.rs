@@ -357,13 +357,17 @@ impl PatchHeader {
         let codec = Codec::from_id(codec_id).ok_or(PatchError::UnknownCodec { id: codec_id })?;
         // Version 3's `flags` byte, which must be zero there.
         let transform_id = r.u8()?;
+        // Version 4 always names a transform: a patch without one is
+        // version 3, so every header has one byte form (what decodes
+        // re-encodes to the same bytes; the `patch_header` fuzz target).
         let (transform, flags) = match version {
             OLDEST_FORMAT_VERSION => (Transform::None, transform_id),
-            _ => (
-                Transform::from_id(transform_id)
-                    .ok_or(PatchError::UnknownTransform { id: transform_id })?,
-                0,
-            ),
+            _ => match Transform::from_id(transform_id) {
+                Some(Transform::None) | None => {
+                    return Err(PatchError::UnknownTransform { id: transform_id });
+                }
+                Some(t) => (t, 0),
+            },
         };
         let chunk_size = r.u32()?;
         let old_size = r.u64()?;

@@ -232,15 +232,11 @@ fn unsupported_version() {
 
 #[test]
 fn version_4_names_a_transform_in_byte_11() {
-    // The version 3 sample relabelled as version 4 with transform 0 applies
-    // the same; in version 3, byte 11 is flags and must be zero.
-    let mut p = sample_patch();
-    p[8] = 4;
-    assert_eq!(
-        apply_to_vec(OLD, &p, &Limits::default()).unwrap(),
-        sample_new()
-    );
+    // Version 4 names a transform: the version 3 sample relabelled as
+    // version 4 with transform 0 is refused (one byte form per header). In
+    // version 3, byte 11 is flags and must be zero.
     for (version, id, err) in [
+        (4, 0, PatchError::UnknownTransform { id: 0 }),
         (4, 3, PatchError::UnknownTransform { id: 3 }),
         (4, 0xff, PatchError::UnknownTransform { id: 0xff }),
         (3, 1, PatchError::ReservedNotZero),
@@ -252,7 +248,7 @@ fn version_4_names_a_transform_in_byte_11() {
     }
     // Bytes 108..112 hold Thumb-2's image base in version 4; reserved (zero)
     // otherwise.
-    for (version, id, ok) in [(4, 2, true), (4, 1, false), (4, 0, false), (3, 0, false)] {
+    for (version, id, ok) in [(4, 2, true), (4, 1, false), (3, 0, false)] {
         let mut p = sample_patch();
         p[8] = version;
         p[11] = id;
