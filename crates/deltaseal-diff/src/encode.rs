@@ -266,6 +266,7 @@ fn streams(job: &Job<'_>, start: usize, end: usize, m: &ChunkMatch) -> Result<St
 }
 
 type Compressor = zstd::bulk::Compressor<'static>;
+use zstd::zstd_safe::{CCtx, CParameter};
 
 /// zstd window of the streams compressed without a reference: 128 KiB (the
 /// largest block). The applier's decoder holds one window, not the whole
@@ -360,17 +361,27 @@ fn extra_reference(
 
 /// One zstd frame of `raw` compressed against `prefix` (a raw-content
 /// prefix, RFC 8878 dictionary content without an ID): the applier decodes
-/// it with the same old-image bytes as its dictionary.
-fn compress_against(level: i32, raw: &[u8], prefix: &[u8]) -> Result<Vec<u8>, DiffError> {
-    use zstd::zstd_safe::{CCtx, CParameter};
+/// it with the same old-image bytes as its dictionary. `cctx` is reused
+/// across calls: a fresh context per call allocated and page-faulted its
+/// match tables (tens of MiB at level 19) for every chunk.
+fn compress_against<'a>(
+    cctx: &mut Option<CCtx<'a>>,
+    level: i32,
+    raw: &[u8],
+    prefix: &'a [u8],
+) -> Result<Vec<u8>, DiffError> {
     let err = |code: usize| {
         DiffError::Compress(std::io::Error::other(zstd::zstd_safe::get_error_name(code)))
     };
-    let mut c = CCtx::try_create().ok_or(DiffError::Compress(std::io::Error::other(
-        "zstd context allocation failed",
-    )))?;
+    let c = match cctx {
+        Some(c) => c,
+        None => cctx.insert(CCtx::try_create().ok_or(DiffError::Compress(
+            std::io::Error::other("zstd context allocation failed"),
+        ))?),
+    };
     c.set_parameter(CParameter::CompressionLevel(level))
         .map_err(err)?;
+    // A prefix holds for the next frame only.
     c.ref_prefix(prefix).map_err(err)?;
     let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
     c.compress2(&mut out, raw).map_err(err)?;
@@ -397,9 +408,11 @@ struct Job<'a> {
 /// level's compression level and at [`PROXY_LEVEL`], and the current
 /// chunk's suffix array searches (shared by its [`MARGINS`] runs).
 #[derive(Default)]
-struct Worker {
+struct Worker<'a> {
     level: Option<Compressor>,
     proxy: Option<Compressor>,
+    /// Context for frames against an old-image prefix, at either level.
+    against: Option<CCtx<'a>>,
     searches: Searches,
 }
 
@@ -420,10 +433,12 @@ struct Worker {
 /// second and third runs cheap (2026-11-26).
 const MARGINS: [isize; 3] = [8, 10, 16];
 
-/// zstd level that ranks the margins' streams: level 9 picks as well as
-/// level 19 (exe-ruff 3,534,871 vs 3,534,030 B) in a fraction of the time;
+/// zstd level that ranks the margins' streams: level 9 picked as well as
+/// level 19 (exe-ruff 3,534,871 vs 3,534,030 B) in a fraction of the time,
+/// level 5 as well as 9 in half of that (kernel-vmlinux 2.8 -> 1.3 s of
+/// CPU, exe-ruff 2.5 -> 1.4 s, patches 0.01 and 0.04% larger; 2026-11-26);
 /// level 3 misranks (3,566,158 B).
-const PROXY_LEVEL: i32 = 9;
+const PROXY_LEVEL: i32 = 5;
 
 /// Match the chunk `new[start..end]`: with the one [`NEW_MATCH_MARGIN`] at
 /// the fast level and for codec none, else with the [`MARGINS`] candidate
@@ -434,12 +449,11 @@ const PROXY_LEVEL: i32 = 9;
 /// 3,012,281 ranked transformed; kernel-vmlinux 2,569,654 against
 /// 2,569,453) for one transform pass per chunk instead of up to three
 /// (exe-ruff 28.8 against 32.5 s of CPU at -j2, 2026-11-26).
-fn best_match(
-    job: &Job<'_>,
+fn best_match<'a>(
+    job: &Job<'a>,
     start: usize,
     end: usize,
-    proxy: &mut Option<Compressor>,
-    searches: &mut Searches,
+    w: &mut Worker<'a>,
 ) -> Result<ChunkMatch, DiffError> {
     let Job {
         old,
@@ -472,7 +486,7 @@ fn best_match(
     // (-j2: kernel-vmlinux 31.9 -> 28.1 s user, exe-ruff 45.3 -> 40.8 s).
     let mut ranked: Vec<Vec<Op>> = Vec::with_capacity(MARGINS.len());
     for margin in MARGINS {
-        let m = match_chunk(old, new, sa, start, end, margin, searches);
+        let m = match_chunk(old, new, sa, start, end, margin, &mut w.searches);
         if ranked.contains(&m.ops) {
             continue;
         }
@@ -480,11 +494,11 @@ fn best_match(
         let raw = streams(&plain, start, end, &m)?;
         let zstd = Codec::Zstd;
         let extra = match extra_reference(raw.extra.len(), old.len(), m.old_offset, reference_len) {
-            Some(r) => compress_against(PROXY_LEVEL, &raw.extra, &old[r])?.len(),
-            None => compress(zstd, PROXY_LEVEL, proxy, &raw.extra, 0)?.len(),
+            Some(r) => compress_against(&mut w.against, PROXY_LEVEL, &raw.extra, &old[r])?.len(),
+            None => compress(zstd, PROXY_LEVEL, &mut w.proxy, &raw.extra, 0)?.len(),
         };
-        let cost = compress(zstd, PROXY_LEVEL, proxy, &raw.ctrl, 0)?.len()
-            + compress(zstd, PROXY_LEVEL, proxy, &raw.diff, 0)?.len()
+        let cost = compress(zstd, PROXY_LEVEL, &mut w.proxy, &raw.ctrl, 0)?.len()
+            + compress(zstd, PROXY_LEVEL, &mut w.proxy, &raw.diff, 0)?.len()
             + extra;
         if best.as_ref().is_none_or(|(c, _)| cost < *c) {
             best = Some((cost, m));
@@ -493,13 +507,13 @@ fn best_match(
     best.map(|(_, b)| b).ok_or(DiffError::Worker)
 }
 
-fn encode_chunk(
-    job: &Job<'_>,
+fn encode_chunk<'a>(
+    job: &Job<'a>,
     start: usize,
     end: usize,
-    w: &mut Worker,
+    w: &mut Worker<'a>,
 ) -> Result<Encoded, DiffError> {
-    let m = best_match(job, start, end, &mut w.proxy, &mut w.searches)?;
+    let m = best_match(job, start, end, w)?;
     let raw = streams(job, start, end, &m)?;
     let Job {
         old,
@@ -518,16 +532,24 @@ fn encode_chunk(
     let window = longest.max(4096).next_power_of_two();
     let ctrl = compress(codec, level, z, &raw.ctrl, window)?;
     let diff = compress(codec, level, z, &raw.diff, window)?;
-    let mut extra = compress(codec, level, z, &raw.extra, window)?;
-    // Kept only where it makes the stream smaller (a stored stream has none).
-    let mut reference = 0..0;
-    if let Some(r) = extra_reference(raw.extra.len(), old.len(), m.old_offset, reference_len) {
-        let referenced = compress_against(level, &raw.extra, &old[r.clone()])?;
-        if referenced.len() < extra.len() {
-            extra = referenced;
-            reference = r;
-        }
-    }
+    // With a reference the extra stream is compressed against it alone:
+    // also compressing it without one, to keep the smaller, won 134 B on
+    // kernel-vmlinux and 207 B on exe-ruff for about a second of CPU each
+    // (2026-11-26).
+    let (extra, reference) =
+        match extra_reference(raw.extra.len(), old.len(), m.old_offset, reference_len) {
+            Some(r) => {
+                let referenced =
+                    compress_against(&mut w.against, level, &raw.extra, &old[r.clone()])?;
+                // Stored (and without a reference) when that is not smaller.
+                if referenced.len() < raw.extra.len() {
+                    (referenced, r)
+                } else {
+                    (raw.extra.clone(), 0..0)
+                }
+            }
+            None => (compress(codec, level, z, &raw.extra, window)?, 0..0),
+        };
     let too_big =
         |n: usize| u32::try_from(n).map_err(|_| DiffError::TooManyChunks { chunks: n as u64 });
     let bh = ChunkBodyHeader {

@@ -46,7 +46,7 @@ pub use encode::{diff, diff_with_codec};
 pub enum Level {
     /// zstd level 3: quick, larger patches.
     Fast,
-    /// zstd level 19.
+    /// zstd level 18, literals compressed against 512 KiB of the old image.
     #[default]
     Default,
     /// Smallest patches: xz (LZMA2, preset 9e) streams in 8 MiB chunks when
@@ -58,11 +58,31 @@ pub enum Level {
 
 impl Level {
     /// zstd compression level used for this effort.
+    ///
+    /// The default level is 18, not 19: level 19's optimal parser (btultra2:
+    /// 256-byte target length, the first block parsed twice) spent 6 to 7 s
+    /// of CPU on the mostly-zero diff streams of kernel-vmlinux, level 18
+    /// 2.3 s, for patches 1.7% larger (exe-ruff 1.3%); on the extra stream
+    /// the two compress alike (2026-11-26).
     pub fn zstd_level(self) -> i32 {
         match self {
             Level::Fast => 3,
-            Level::Default => 19,
+            Level::Default => 18,
             Level::Max => 22,
+        }
+    }
+
+    /// [`DiffOptions::extra_reference`] at this level: 1 MiB for `Max`,
+    /// 512 KiB otherwise. The half-size reference took half to two thirds
+    /// off the time to compress the extra streams (kernel-vmlinux 5.5 ->
+    /// 2.3 s of CPU, exe-ruff 6.5 -> 3.9 s) for patches 0.9% and 2.1%
+    /// larger, and needs 1 MiB less apply memory per chunk (2026-11-26).
+    /// Without any reference the default patches were 2.5% and 5.1% larger
+    /// (measured before the branch transforms).
+    pub fn extra_reference(self) -> u32 {
+        match self {
+            Level::Max => 1 << 20,
+            _ => 512 << 10,
         }
     }
 
@@ -114,14 +134,6 @@ pub struct DiffOptions {
     pub transform: Option<Transform>,
 }
 
-/// [`DiffOptions::extra_reference`] of every level: 1 MiB makes the default
-/// patches 5.1% (exe-ruff, 3,732,939 -> 3,541,668 B) and 2.5% (kernel-vmlinux,
-/// 3,176,834 -> 3,095,906 B; measured with the single margin 16, before
-/// `MARGINS` and the branch transforms) smaller, for 2 MiB more apply memory per chunk
-/// and more diff time: a level-19 match finder over each chunk's reference,
-/// 6 to 8 s of about 30 s of CPU on kernel-vmlinux (2026-11-26).
-pub const DEFAULT_EXTRA_REFERENCE: u32 = 1 << 20;
-
 impl Default for DiffOptions {
     /// Default level, all available cores, 1 MiB chunks.
     fn default() -> Self {
@@ -129,7 +141,7 @@ impl Default for DiffOptions {
             level: Level::Default,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             chunk_size: deltaseal_verify::patch::DEFAULT_CHUNK_SIZE,
-            extra_reference: DEFAULT_EXTRA_REFERENCE,
+            extra_reference: Level::Default.extra_reference(),
             transform: None,
         }
     }
@@ -141,6 +153,7 @@ impl DiffOptions {
         DiffOptions {
             level,
             chunk_size: level.chunk_size(),
+            extra_reference: level.extra_reference(),
             ..DiffOptions::default()
         }
     }

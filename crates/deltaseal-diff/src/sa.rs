@@ -29,6 +29,23 @@ enum Buckets {
 pub(crate) struct SuffixArray {
     idx: Indices,
     buckets: Buckets,
+    /// `samples[j]` = [`key8`] of the suffix at SA index `j * SAMPLE_EVERY`.
+    samples: Vec<u64>,
+}
+
+/// Suffix array indices per [`SuffixArray::samples`] entry: 8 bytes per 16
+/// entries is half a byte per old byte.
+const SAMPLE_EVERY: usize = 16;
+
+/// The first 8 bytes of `text`, big-endian, missing bytes as 0. Keys order
+/// like the texts, but not strictly: a key below another's means a smaller
+/// text, a key above means a larger one; equal keys decide nothing ("a" and
+/// "a\0" have one key).
+fn key8(text: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = text.len().min(8);
+    b[..n].copy_from_slice(&text[..n]);
+    u64::from_be_bytes(b)
 }
 
 fn sais_error(e: libsais::LibsaisError) -> DiffError {
@@ -132,9 +149,15 @@ impl SuffixArray {
         } else {
             (indices(old), Ok(buckets(old)))
         };
+        let idx = idx?;
+        let samples = match &idx {
+            Indices::I32(sa) => samples(sa, |v| v as usize, old, threads),
+            Indices::I64(sa) => samples(sa, |v| v as usize, old, threads),
+        };
         Ok(SuffixArray {
-            idx: idx?,
+            idx,
             buckets: buckets.map_err(|_| DiffError::Worker)?,
+            samples,
         })
     }
 
@@ -143,6 +166,7 @@ impl SuffixArray {
         SuffixArray {
             idx: Indices::I32(Vec::new()),
             buckets: Buckets::D2(Vec::new()),
+            samples: Vec::new(),
         }
     }
 
@@ -173,11 +197,73 @@ impl SuffixArray {
                 (b[k] as usize, b[k_end] as usize)
             }
         };
+        let (lo, hi) = self.narrow(needle, lo, hi);
         match &self.idx {
             Indices::I32(sa) => search_in(sa, |v| v as usize, old, needle, lo, hi, known),
             Indices::I64(sa) => search_in(sa, |v| v as usize, old, needle, lo, hi, known),
         }
     }
+}
+
+impl SuffixArray {
+    /// Narrow `lo..hi` to `SAMPLE_EVERY` entries or so by [`key8`] over the
+    /// samples, so the binary search over the suffix array proper (two
+    /// dependent cache misses per step) has a few steps left. The insertion
+    /// point of `needle` stays inside, so results do not change.
+    fn narrow(&self, needle: &[u8], lo: usize, hi: usize) -> (usize, usize) {
+        // The samples at SA indices in lo..hi.
+        let first = lo.div_ceil(SAMPLE_EVERY);
+        let end = hi.div_ceil(SAMPLE_EVERY).min(self.samples.len());
+        let Some(keys) = self.samples.get(first..end) else {
+            return (lo, hi);
+        };
+        let key = key8(needle);
+        let below = keys.partition_point(|&k| k < key);
+        // Equal keys are rare outside runs: bisect them only when present.
+        let above = match keys.get(below) {
+            Some(&k) if k == key => below + 1 + keys[below + 1..].partition_point(|&k| k <= key),
+            _ => below,
+        };
+        // The insertion point is after a sample below the needle and at or
+        // before one above it.
+        let lo = match below {
+            0 => lo,
+            b => (first + b - 1) * SAMPLE_EVERY + 1,
+        };
+        let hi = if above < keys.len() {
+            (first + above) * SAMPLE_EVERY
+        } else {
+            hi
+        };
+        (lo, hi)
+    }
+}
+
+/// [`SuffixArray::samples`] of `sa` over `old`, read on up to `threads`
+/// threads (each read is a cache miss into `old`).
+fn samples<T: Copy + Sync>(
+    sa: &[T],
+    at: impl Fn(T) -> usize + Sync,
+    old: &[u8],
+    threads: usize,
+) -> Vec<u64> {
+    let count = sa.len().div_ceil(SAMPLE_EVERY);
+    let mut out = vec![0u64; count];
+    let per = count.div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|s| {
+        for (i, part) in out.chunks_mut(per).enumerate() {
+            let at = &at;
+            s.spawn(move || {
+                for (k, slot) in part.iter_mut().enumerate() {
+                    let j = (i * per + k) * SAMPLE_EVERY;
+                    if let Some(&v) = sa.get(j) {
+                        *slot = key8(old.get(at(v)..).unwrap_or(&[]));
+                    }
+                }
+            });
+        }
+    });
+    out
 }
 
 /// Length of the common prefix of `a` and `b`.
@@ -261,4 +347,116 @@ fn search_in<T: Copy>(
         }
     }
     best
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+mod tests {
+    use super::*;
+
+    /// xorshift64*: test data without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Text with what makes sample keys tie: zero runs, a repeated
+    /// pattern, few distinct bytes, plus random bytes.
+    fn text(rng: &mut Rng, n: usize) -> Vec<u8> {
+        let mut t = Vec::with_capacity(n);
+        while t.len() < n {
+            let len = 1 + rng.below(300);
+            match rng.below(4) {
+                0 => t.extend(core::iter::repeat_n(0u8, len)),
+                1 => t.extend((0..len).map(|i| b"call"[i % 4])),
+                2 => t.extend((0..len).map(|_| rng.below(3) as u8)),
+                _ => t.extend((0..len).map(|_| rng.next() as u8)),
+            }
+        }
+        t.truncate(n);
+        t
+    }
+
+    /// Needles: suffixes of old (some shorter than a key), edited copies,
+    /// random bytes.
+    fn needles(rng: &mut Rng, old: &[u8], count: usize) -> Vec<Vec<u8>> {
+        (0..count)
+            .map(|_| {
+                let len = 1 + rng.below(40);
+                let at = rng.below(old.len());
+                let mut n = old[at..(at + len).min(old.len())].to_vec();
+                match rng.below(3) {
+                    0 => {}
+                    1 => {
+                        let i = rng.below(n.len());
+                        n[i] = n[i].wrapping_add(1);
+                    }
+                    _ => n.iter_mut().for_each(|b| *b = rng.below(4) as u8),
+                }
+                n
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sampled_keys_do_not_change_searches() {
+        let mut rng = Rng(0x5a5a_1234_dead_beef);
+        // Below 1 MiB: two-byte buckets; from 1 MiB: three-byte buckets.
+        for size in [1, 7, 100, 5_000, 70_000, (1 << 20) + 999] {
+            let old = text(&mut rng, size);
+            let sa = SuffixArray::build(&old, 2).expect("suffix array");
+            assert_eq!(sa.samples.len(), old.len().div_ceil(SAMPLE_EVERY));
+            let unsampled = SuffixArray {
+                idx: match &sa.idx {
+                    Indices::I32(v) => Indices::I32(v.clone()),
+                    Indices::I64(v) => Indices::I64(v.clone()),
+                },
+                buckets: match &sa.buckets {
+                    Buckets::D2(b) => Buckets::D2(b.clone()),
+                    Buckets::D3(b) => Buckets::D3(b.clone()),
+                },
+                samples: Vec::new(),
+            };
+            for needle in needles(&mut rng, &old, 3_000) {
+                let found = sa.search(&old, &needle);
+                assert_eq!(found, unsampled.search(&old, &needle), "{size} {needle:?}");
+                // And it is a longest match.
+                let (pos, len) = found;
+                assert_eq!(match_len(&old[pos..], &needle), len);
+                if size <= 5_000 {
+                    let longest = (0..old.len())
+                        .map(|p| match_len(&old[p..], &needle))
+                        .max()
+                        .unwrap_or(0);
+                    assert_eq!(len, longest, "{size} {needle:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn key8_orders_like_the_texts() {
+        let texts: [&[u8]; 7] = [b"", b"\0", b"\0\0", b"a", b"a\0", b"ab", b"abcdefghij"];
+        for a in texts {
+            for b in texts {
+                let (ka, kb) = (key8(a), key8(b));
+                if ka < kb {
+                    assert!(a < b, "{a:?} {b:?}");
+                }
+                if ka > kb {
+                    assert!(a > b, "{a:?} {b:?}");
+                }
+            }
+        }
+    }
 }
