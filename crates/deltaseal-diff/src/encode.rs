@@ -21,7 +21,7 @@ use crate::{DiffError, DiffOptions};
 /// patch is returned, so `--level max` is never larger than `--level
 /// default`: xz streams have no old-image reference, which on small images
 /// matters more than LZMA2's stronger modelling (mcu-moondancer: xz
-/// 18,076 B, default 17,454 B).
+/// 18,076 B, default 17,487 B).
 ///
 /// An empty `old` gives a full-image patch (what `deltaseal release --full`
 /// puts in a bundle for devices whose image is not known); it applies to
@@ -405,7 +405,7 @@ struct Job<'a> {
 }
 
 /// A worker's state, reused across its chunks: zstd compressors at the
-/// level's compression level and at [`PROXY_LEVEL`], and the current
+/// level's compression level and at [`proxy_level`], and the current
 /// chunk's suffix array searches (shared by its [`MARGINS`] runs).
 #[derive(Default)]
 struct Worker<'a> {
@@ -417,7 +417,7 @@ struct Worker<'a> {
 }
 
 /// Margins ([`crate::matcher`]) every chunk is matched with above the fast
-/// level; the one whose streams compress smaller at [`PROXY_LEVEL`] is
+/// level; the one whose streams compress smaller at [`proxy_level`] is
 /// kept. No single margin suits every image (default level, bytes):
 ///
 /// | margin | kernel-vmlinux | exe-ruff | moondancer | mcu profile: moondancer, cityhub |
@@ -433,17 +433,23 @@ struct Worker<'a> {
 /// second and third runs cheap (2026-11-26).
 const MARGINS: [isize; 3] = [8, 10, 16];
 
-/// zstd level that ranks the margins' streams: level 9 picked as well as
-/// level 19 (exe-ruff 3,534,871 vs 3,534,030 B) in a fraction of the time,
-/// level 5 as well as 9 in half of that (kernel-vmlinux 2.8 -> 1.3 s of
-/// CPU, exe-ruff 2.5 -> 1.4 s, patches 0.01 and 0.04% larger; 2026-11-26);
-/// level 3 misranks (3,566,158 B).
-const PROXY_LEVEL: i32 = 5;
+/// zstd level that ranks the margins' streams at `level`. Level 9 picked
+/// as well as level 19 (exe-ruff 3,534,871 vs 3,534,030 B) in a fraction
+/// of the time; level 3 misranks (3,566,158 B). The default level ranks at
+/// 5, as well as 9 there in half the time (kernel-vmlinux 2.8 -> 1.3 s of
+/// CPU, exe-ruff 2.5 -> 1.4 s; patches 0.01 and 0.04% larger), but for
+/// xz streams it misranks (exe-ruff `--level max` 0.6% larger; 2026-11-26).
+fn proxy_level(level: crate::Level) -> i32 {
+    match level {
+        crate::Level::Max => 9,
+        _ => 5,
+    }
+}
 
 /// Match the chunk `new[start..end]`: with the one [`NEW_MATCH_MARGIN`] at
 /// the fast level and for codec none, else with the [`MARGINS`] candidate
 /// whose streams (the extra stream against the chunk's reference, as
-/// `encode_chunk` will try) compress smallest at [`PROXY_LEVEL`]; the
+/// `encode_chunk` will try) compress smallest at [`proxy_level`]; the
 /// first on a tie. The candidates are ranked by their plain diff streams,
 /// without the branch transform: as small (exe-ruff 3,010,535 B against
 /// 3,012,281 ranked transformed; kernel-vmlinux 2,569,654 against
@@ -492,13 +498,13 @@ fn best_match<'a>(
         }
         ranked.push(m.ops.clone());
         let raw = streams(&plain, start, end, &m)?;
-        let zstd = Codec::Zstd;
+        let (zstd, proxy) = (Codec::Zstd, proxy_level(opts.level));
         let extra = match extra_reference(raw.extra.len(), old.len(), m.old_offset, reference_len) {
-            Some(r) => compress_against(&mut w.against, PROXY_LEVEL, &raw.extra, &old[r])?.len(),
-            None => compress(zstd, PROXY_LEVEL, &mut w.proxy, &raw.extra, 0)?.len(),
+            Some(r) => compress_against(&mut w.against, proxy, &raw.extra, &old[r])?.len(),
+            None => compress(zstd, proxy, &mut w.proxy, &raw.extra, 0)?.len(),
         };
-        let cost = compress(zstd, PROXY_LEVEL, &mut w.proxy, &raw.ctrl, 0)?.len()
-            + compress(zstd, PROXY_LEVEL, &mut w.proxy, &raw.diff, 0)?.len()
+        let cost = compress(zstd, proxy, &mut w.proxy, &raw.ctrl, 0)?.len()
+            + compress(zstd, proxy, &mut w.proxy, &raw.diff, 0)?.len()
             + extra;
         if best.as_ref().is_none_or(|(c, _)| cost < *c) {
             best = Some((cost, m));
