@@ -31,6 +31,9 @@ pub(crate) struct SuffixArray {
     buckets: Buckets,
     /// `samples[j]` = [`key8`] of the suffix at SA index `j * SAMPLE_EVERY`.
     samples: Vec<u64>,
+    /// Every `SAMPLE_EVERY`th sample: small enough to stay in cache, so the
+    /// search of the samples starts within a few of them.
+    coarse: Vec<u64>,
 }
 
 /// Suffix array indices per [`SuffixArray::samples`] entry: 8 bytes per 16
@@ -157,6 +160,7 @@ impl SuffixArray {
         Ok(SuffixArray {
             idx,
             buckets: buckets.map_err(|_| DiffError::Worker)?,
+            coarse: samples.iter().step_by(SAMPLE_EVERY).copied().collect(),
             samples,
         })
     }
@@ -167,6 +171,7 @@ impl SuffixArray {
             idx: Indices::I32(Vec::new()),
             buckets: Buckets::D2(Vec::new()),
             samples: Vec::new(),
+            coarse: Vec::new(),
         }
     }
 
@@ -211,32 +216,63 @@ impl SuffixArray {
     /// dependent cache misses per step) has a few steps left. The insertion
     /// point of `needle` stays inside, so results do not change.
     fn narrow(&self, needle: &[u8], lo: usize, hi: usize) -> (usize, usize) {
-        // The samples at SA indices in lo..hi.
+        let key = key8(needle);
+        // The samples at SA indices in lo..hi; below: the first one whose key
+        // is not below `key`; above: the first one whose key is above it.
         let first = lo.div_ceil(SAMPLE_EVERY);
         let end = hi.div_ceil(SAMPLE_EVERY).min(self.samples.len());
-        let Some(keys) = self.samples.get(first..end) else {
+        if first >= end {
             return (lo, hi);
-        };
-        let key = key8(needle);
-        let below = keys.partition_point(|&k| k < key);
-        // Equal keys are rare outside runs: bisect them only when present.
-        let above = match keys.get(below) {
-            Some(&k) if k == key => below + 1 + keys[below + 1..].partition_point(|&k| k <= key),
+        }
+        let (a, b) = partition_range(&self.coarse, key, first, end);
+        let below = a + partition_below(self.samples.get(a..b).unwrap_or(&[]), key);
+        let above = match self.samples.get(below) {
+            Some(&k) if k == key && below < end => {
+                // Equal keys are rare outside runs: bisect them only then.
+                below + 1 + partition_above(self.samples.get(below + 1..end).unwrap_or(&[]), key)
+            }
             _ => below,
         };
         // The insertion point is after a sample below the needle and at or
         // before one above it.
-        let lo = match below {
-            0 => lo,
-            b => (first + b - 1) * SAMPLE_EVERY + 1,
+        let lo = if below > first {
+            (below - 1) * SAMPLE_EVERY + 1
+        } else {
+            lo
         };
-        let hi = if above < keys.len() {
-            (first + above) * SAMPLE_EVERY
+        let hi = if above < end {
+            above * SAMPLE_EVERY
         } else {
             hi
         };
         (lo, hi)
     }
+}
+
+/// How many of `keys` are below `key`.
+fn partition_below(keys: &[u64], key: u64) -> usize {
+    keys.partition_point(|&k| k < key)
+}
+
+/// How many of `keys` are not above `key`.
+fn partition_above(keys: &[u64], key: u64) -> usize {
+    keys.partition_point(|&k| k <= key)
+}
+
+/// The range of sample indices within `first..end` that holds the first
+/// sample not below `key`, found among the `coarse` samples (every
+/// `SAMPLE_EVERY`th).
+fn partition_range(coarse: &[u64], key: u64, first: usize, end: usize) -> (usize, usize) {
+    let c0 = first.div_ceil(SAMPLE_EVERY);
+    let c1 = end.div_ceil(SAMPLE_EVERY).min(coarse.len());
+    let cb = c0 + partition_below(coarse.get(c0..c1).unwrap_or(&[]), key);
+    let a = if cb > c0 {
+        (cb - 1) * SAMPLE_EVERY + 1
+    } else {
+        first
+    };
+    let b = if cb < c1 { cb * SAMPLE_EVERY + 1 } else { end };
+    (a.max(first), b.min(end))
 }
 
 /// [`SuffixArray::samples`] of `sa` over `old`, read on up to `threads`
@@ -426,6 +462,7 @@ mod tests {
                     Buckets::D3(b) => Buckets::D3(b.clone()),
                 },
                 samples: Vec::new(),
+                coarse: Vec::new(),
             };
             for needle in needles(&mut rng, &old, 3_000) {
                 let found = sa.search(&old, &needle);
