@@ -23,7 +23,8 @@ pub struct PatchHeader {
     pub transform: Transform,
     /// Version 4 with [`Transform::Thumb2`]: the address the images are
     /// linked at; non-zero makes pointers into the image fields too. 0
-    /// otherwise (header bytes 108..112, reserved in version 3).
+    /// otherwise (header bytes 108..112, reserved in version 3):
+    /// [`PatchHeader::encode`] writes it for Thumb-2 only.
     pub image_base: u32,
     /// Exact size of the old image.
     pub old_size: u64,
@@ -484,7 +485,13 @@ impl PatchHeader {
         w.put(&self.decoder_memory.to_le_bytes());
         let count = u32::try_from(self.chunks.len()).unwrap_or(u32::MAX);
         w.put(&count.to_le_bytes());
-        w.put(&self.image_base.to_le_bytes());
+        // Reserved (zero) unless Thumb-2 reads it, so every encoded header
+        // decodes.
+        let image_base = match self.transform {
+            Transform::Thumb2 => self.image_base,
+            _ => 0,
+        };
+        w.put(&image_base.to_le_bytes());
         for c in &self.chunks {
             w.put(&c.stored_len.to_le_bytes());
             w.put(&c.stored_digest);
