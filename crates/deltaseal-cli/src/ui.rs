@@ -41,11 +41,35 @@ pub fn quiet() -> bool {
     flags().quiet
 }
 
+/// Writes to stdout without `print!`'s panic when stdout is closed:
+/// `deltaseal inspect big.bundle | head` ends quietly with status 0, as
+/// SIGPIPE ends a C tool; another write error ends it with one `error:`
+/// line and status 1.
+pub fn write_stdout(args: core::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`write_stdout`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::ui::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
 /// Prints a human-readable line on stdout unless `--quiet`.
 macro_rules! say {
     ($($arg:tt)*) => {
         if !$crate::ui::quiet() {
-            println!($($arg)*);
+            $crate::ui::outln!($($arg)*);
         }
     };
 }

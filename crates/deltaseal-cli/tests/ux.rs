@@ -251,3 +251,25 @@ fn json_before_any_command_gives_one_json_document() {
     assert_eq!(json(&["status", "--device", "dev"])["sequence"], 3);
     assert!(json(&["report", "dev"]).is_array());
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_not_with_a_panic() {
+    // `deltaseal inspect x | head`: the reader is gone before the first
+    // write (its end of the pipe is closed before the process starts), so
+    // every write fails with a broken pipe.
+    let work = setup();
+    work.ok(&["diff", "old.bin", "new.bin", "-o", "p.dsp"]);
+    for args in [&["inspect", "p.dsp"][..], &["inspect", "--json", "p.dsp"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("deltaseal"))
+            .args(args)
+            .current_dir(work.path(""))
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}

@@ -90,9 +90,9 @@ pub fn run(args: &Args) -> Result<()> {
             "new_size": summary.new_size,
             "chunks": summary.chunks,
         });
-        println!("{report}");
+        crate::ui::outln!("{report}");
     } else {
-        println!(
+        crate::ui::outln!(
             "{}: {} bytes, digest verified",
             args.output.display(),
             summary.new_size
@@ -157,14 +157,14 @@ fn run_bsdiff40(args: &Args, mut old: FileImage, patch: &[u8]) -> Result<()> {
             "sha256": digest,
             "verified": verified,
         });
-        println!("{report}");
+        crate::ui::outln!("{report}");
     } else {
         let state = if verified {
             "digest verified (--expect-sha256)"
         } else {
             "UNCHECKED"
         };
-        println!(
+        crate::ui::outln!(
             "{}: {} bytes, SHA-256 {digest}, {state}",
             args.output.display(),
             summary.new_size

@@ -54,7 +54,7 @@ pub fn run(args: &Args) -> Result<()> {
     let kid = hex::encode(kid(&public));
     if crate::ui::json() {
         let report = serde_json::json!({ "output": args.output, "attached": kid });
-        println!("{report}");
+        crate::ui::outln!("{report}");
     } else {
         crate::ui::say!("{}: signature by {kid} attached", args.output.display());
     }

@@ -25,25 +25,25 @@ pub fn run(args: &Args) -> Result<()> {
         })
     })?;
     if args.json || crate::ui::json() {
-        println!("{}", serde_json::to_value(&outcome)?);
+        crate::ui::outln!("{}", serde_json::to_value(&outcome)?);
         return Ok(());
     }
     match outcome {
-        BootOutcome::Normal { slot } => println!("booted slot {}", slot.name()),
-        BootOutcome::Trial { slot, sequence } => println!(
+        BootOutcome::Normal { slot } => crate::ui::outln!("booted slot {}", slot.name()),
+        BootOutcome::Trial { slot, sequence } => crate::ui::outln!(
             "booted slot {} on trial (sequence {sequence}): `deltaseal confirm` before the \
              next boot keeps it, otherwise the next boot rolls back",
             slot.name()
         ),
-        BootOutcome::RolledBack { slot, sequence } => println!(
+        BootOutcome::RolledBack { slot, sequence } => crate::ui::outln!(
             "sequence {sequence} was not confirmed: rolled back, booted slot {}",
             slot.name()
         ),
-        BootOutcome::PendingDiscarded { slot } => println!(
+        BootOutcome::PendingDiscarded { slot } => crate::ui::outln!(
             "the pending image changed on disk and was dropped; booted slot {}",
             slot.name()
         ),
-        _ => println!("booted"),
+        _ => crate::ui::outln!("booted"),
     }
     Ok(())
 }

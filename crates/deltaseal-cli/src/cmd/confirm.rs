@@ -11,7 +11,7 @@ pub fn run(args: &boot::Args) -> Result<()> {
         })
     })?;
     if args.json || crate::ui::json() {
-        println!(
+        crate::ui::outln!(
             "{}",
             serde_json::json!({
                 "confirmed": true,
@@ -21,7 +21,7 @@ pub fn run(args: &boot::Args) -> Result<()> {
             })
         );
     } else {
-        println!(
+        crate::ui::outln!(
             "confirmed sequence {} in slot {}; slot {} is kept as the backup",
             update.image.sequence,
             update.slot.name(),

@@ -122,7 +122,7 @@ fn run_init(args: &InitArgs) -> Result<()> {
             "image_size": image.len(),
             "sequence": args.sequence,
         });
-        println!("{report}");
+        crate::ui::outln!("{report}");
         return Ok(());
     }
     crate::ui::say!(

@@ -160,7 +160,7 @@ pub fn run(args: &Args) -> Result<()> {
             "format": if args.format == FormatArg::Bsdiff40 { "bsdiff40" } else { "deltaseal" },
             "percent_of_new": percent,
         });
-        println!("{report}");
+        crate::ui::outln!("{report}");
     } else {
         crate::ui::say!(
             "{}: {} bytes ({percent:.2}% of the {} byte new image)",

@@ -47,7 +47,7 @@ pub fn run(args: &Args) -> Result<()> {
         );
     };
     if args.json || crate::ui::json() {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::ui::outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_text(&report, 0);
     }
@@ -215,11 +215,11 @@ fn print_text(value: &Value, indent: usize) {
     for (key, val) in map {
         match val {
             Value::Object(_) => {
-                println!("{pad}{key}:");
+                crate::ui::outln!("{pad}{key}:");
                 print_text(val, indent + 2);
             }
             Value::Array(items) if items.iter().any(Value::is_object) => {
-                println!("{pad}{key}: {} in all", items.len());
+                crate::ui::outln!("{pad}{key}: {} in all", items.len());
                 for item in items.iter().take(16) {
                     let Value::Object(fields) = item else {
                         continue;
@@ -228,21 +228,21 @@ fn print_text(value: &Value, indent: usize) {
                         .iter()
                         .map(|(k, v)| format!("{k} {}", scalar_text(v)))
                         .collect();
-                    println!("{pad}  - {}", parts.join(", "));
+                    crate::ui::outln!("{pad}  - {}", parts.join(", "));
                 }
                 if items.len() > 16 {
-                    println!("{pad}  …");
+                    crate::ui::outln!("{pad}  …");
                 }
             }
             Value::Array(items) if items.len() > 8 => {
                 let head: Vec<String> = items.iter().take(8).map(scalar_text).collect();
-                println!("{pad}{key}: [{} … {} in all]", head.join(", "), items.len());
+                crate::ui::outln!("{pad}{key}: [{} … {} in all]", head.join(", "), items.len());
             }
             Value::Array(items) => {
                 let all: Vec<String> = items.iter().map(scalar_text).collect();
-                println!("{pad}{key}: [{}]", all.join(", "));
+                crate::ui::outln!("{pad}{key}: [{}]", all.join(", "));
             }
-            other => println!("{pad}{key}: {}", scalar_text(other)),
+            other => crate::ui::outln!("{pad}{key}: {}", scalar_text(other)),
         }
     }
 }

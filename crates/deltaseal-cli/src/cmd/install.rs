@@ -57,7 +57,7 @@ pub fn run(args: &Args) -> Result<()> {
             value["install_at_unix"] = install_at.into();
             value["window"] = args.window.map(|w| w.to_string()).into();
         }
-        println!("{value}");
+        crate::ui::outln!("{value}");
         return Ok(());
     }
     match outcome {
@@ -71,28 +71,28 @@ pub fn run(args: &Args) -> Result<()> {
             let resumed = resumed_from_chunk
                 .map(|c| format!(", resumed at chunk {c}"))
                 .unwrap_or_default();
-            println!(
+            crate::ui::outln!(
                 "installed sequence {sequence} into slot {} ({chunks} chunks{resumed}); \
                  pending: `deltaseal boot` tries it, `deltaseal confirm` keeps it",
                 slot.name()
             );
         }
         InstallOutcome::AlreadyInstalled { sequence } => {
-            println!("sequence {sequence} is already installed (pending or on trial)");
+            crate::ui::outln!("sequence {sequence} is already installed (pending or on trial)");
         }
         InstallOutcome::Deferred {
             sequence,
             install_at,
             ..
         } => {
-            println!(
+            crate::ui::outln!(
                 "deferred: sequence {sequence} is deferrable and now is outside the \
                  maintenance window {} UTC; it will install at {}",
                 args.window.map(|w| w.to_string()).unwrap_or_default(),
                 rfc3339(install_at)
             );
         }
-        _ => println!("done"),
+        _ => crate::ui::outln!("done"),
     }
     Ok(())
 }

@@ -43,7 +43,7 @@ pub fn run(args: &Args) -> Result<()> {
             "public_key": public_path,
             "kid": kid,
         });
-        println!("{report}");
+        crate::ui::outln!("{report}");
     } else {
         crate::ui::say!("private key: {}", args.output.display());
         crate::ui::say!("public key:  {}", public_path.display());

@@ -113,7 +113,7 @@ pub fn run(args: &Args) -> Result<()> {
             "signers": built.kids,
             "evidence": args.evidence,
         });
-        println!("{report}");
+        crate::ui::outln!("{report}");
     } else {
         say!(
             "{}: {} bytes ({:.2}% of the {} byte new image), sequence {}, signed by {}",

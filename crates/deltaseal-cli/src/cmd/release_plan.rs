@@ -151,7 +151,7 @@ fn merge(plan: &Plan, outdir: &Path, json: bool) -> Result<()> {
             "index": path,
             "bundles": index.bundles.len(),
         });
-        println!("{report}");
+        crate::ui::outln!("{report}");
     } else {
         say!(
             "merged every shard: {} bundles; wrote {}",
@@ -194,7 +194,7 @@ fn report(
             "up_to_date": up_to_date,
             "bundles": bundles,
         });
-        println!("{report}");
+        crate::ui::outln!("{report}");
         return;
     }
     for (e, status) in done {

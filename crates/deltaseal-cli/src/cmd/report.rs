@@ -35,7 +35,7 @@ pub fn run(args: &Args) -> Result<()> {
         rows.extend(reports.into_iter().map(|r| (name.clone(), r)));
     }
     if args.csv {
-        print!("{}", report::csv(&rows));
+        crate::ui::write_stdout(format_args!("{}", report::csv(&rows)));
         return Ok(());
     }
     if crate::ui::json() {
@@ -51,7 +51,7 @@ pub fn run(args: &Args) -> Result<()> {
                     .into()
             })
             .collect();
-        println!("{}", serde_json::Value::Array(records));
+        crate::ui::outln!("{}", serde_json::Value::Array(records));
         return Ok(());
     }
     let table: Vec<Vec<String>> = rows.iter().map(|(d, r)| report::row(d, r)).collect();
@@ -70,16 +70,16 @@ pub fn run(args: &Args) -> Result<()> {
         padded.join("  ").trim_end().to_owned()
     };
     let header: Vec<String> = CSV_COLUMNS.iter().map(|c| c.to_string()).collect();
-    println!("{}", line(&header));
+    crate::ui::outln!("{}", line(&header));
     for cells in &table {
-        println!("{}", line(cells));
+        crate::ui::outln!("{}", line(cells));
     }
     let count = |result: &str| rows.iter().filter(|(_, r)| r.result == result).count();
     let total_down: u64 = rows.iter().filter_map(|(_, r)| r.downtime_ms).sum();
     // A deferral is a record but not an install: counted apart, and its
     // install, when it comes, is counted by its own record.
     let deferred = count("deferred");
-    println!(
+    crate::ui::outln!(
         "{} installs on {} devices: {} installed, {} rolled back, {} failed; {deferred} deferred; \
          downtime {total_down} ms in total",
         rows.len() - deferred,

@@ -127,7 +127,7 @@ fn init(args: &InitArgs) -> Result<()> {
     let r = TrustRoot::new(1, args.threshold, expires, keys).context("cannot make the root")?;
     fsutil::write_atomic(&args.output, &root::unsigned(&r))?;
     if crate::ui::json() {
-        println!("{}", root_json(&args.output, &r));
+        crate::ui::outln!("{}", root_json(&args.output, &r));
     } else {
         crate::ui::say!("{}: {} (unsigned)", args.output.display(), describe(&r));
     }
@@ -162,7 +162,7 @@ fn rotate(args: &RotateArgs) -> Result<()> {
         .context("cannot rotate the root")?;
     fsutil::write_atomic(&args.output, &root::unsigned(&next))?;
     if crate::ui::json() {
-        println!("{}", root_json(&args.output, &next));
+        crate::ui::outln!("{}", root_json(&args.output, &next));
         return Ok(());
     }
     crate::ui::say!(
@@ -220,9 +220,9 @@ fn verify(args: &VerifyArgs) -> Result<()> {
             "signers_counted": counted,
             "old_signers_counted": old_signers.map(|s| s.iter().map(hex::encode).collect::<Vec<_>>()),
         });
-        println!("{report}");
+        crate::ui::outln!("{report}");
     } else {
-        println!(
+        crate::ui::outln!(
             "verified: {}, signed by {}",
             describe(&verified),
             counted.join(", ")

@@ -75,7 +75,7 @@ where
                 "to_be_signed": signer.output,
                 "size": tbs.len(),
             });
-            println!("{report}");
+            crate::ui::outln!("{report}");
         } else {
             crate::ui::say!("{}: {} bytes to sign", signer.output.display(), tbs.len());
         }
@@ -90,7 +90,7 @@ where
     let kid = hex::encode(kid(&key.verifying_key()));
     if crate::ui::json() {
         let report = serde_json::json!({ "output": signer.output, "signed_by": kid });
-        println!("{report}");
+        crate::ui::outln!("{report}");
     } else {
         crate::ui::say!("{}: signed by {kid}", signer.output.display());
     }

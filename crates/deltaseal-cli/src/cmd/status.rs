@@ -59,31 +59,31 @@ pub fn run(args: &Args) -> Result<()> {
         "slots": { "a": slot(Slot::A), "b": slot(Slot::B) },
     });
     if args.json || crate::ui::json() {
-        println!("{value}");
+        crate::ui::outln!("{value}");
         return Ok(());
     }
-    println!("device    {}", args.device.display());
-    println!("state     {}", st.state);
-    println!(
+    crate::ui::outln!("device    {}", args.device.display());
+    crate::ui::outln!("state     {}", st.state);
+    crate::ui::outln!(
         "active    slot {} ({})",
         st.active.name(),
         device::slot_path(&args.device, &st.active_slot).display()
     );
-    println!("sequence  {} (installed, confirmed)", st.sequence);
+    crate::ui::outln!("sequence  {} (installed, confirmed)", st.sequence);
     for s in [Slot::A, Slot::B] {
         match d.image(s) {
-            Some(i) => println!(
+            Some(i) => crate::ui::outln!(
                 "slot {}    sequence {}, {} bytes, sha256 {}",
                 s.name(),
                 i.sequence,
                 i.size,
                 i.sha256
             ),
-            None => println!("slot {}    (no verified image)", s.name()),
+            None => crate::ui::outln!("slot {}    (no verified image)", s.name()),
         }
     }
     if let Some(u) = d.pending.as_ref().or(d.trial.as_ref()) {
-        println!(
+        crate::ui::outln!(
             "update    sequence {} in slot {} ({})",
             u.image.sequence,
             u.slot.name(),
@@ -91,7 +91,7 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     if let Some(j) = &st.journal {
-        println!(
+        crate::ui::outln!(
             "journal   sequence {} into slot {}: {}/{} chunks written (install again to resume)",
             j.sequence,
             j.slot.name(),
@@ -100,7 +100,7 @@ pub fn run(args: &Args) -> Result<()> {
         );
     }
     if let Some(r) = d.rolled_back {
-        println!("rolled back: sequence {r} (reinstall needs --retry-rolled-back)");
+        crate::ui::outln!("rolled back: sequence {r} (reinstall needs --retry-rolled-back)");
     }
     Ok(())
 }

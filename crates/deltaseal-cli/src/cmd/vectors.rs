@@ -55,7 +55,7 @@ pub fn run(args: &Args) -> Result<()> {
                     "files": set.files.len(),
                     "corpus_inputs": used.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
                 });
-                println!("{report}");
+                crate::ui::outln!("{report}");
                 return Ok(());
             }
             crate::ui::say!(
@@ -86,12 +86,12 @@ pub fn run(args: &Args) -> Result<()> {
                     "skipped": skipped,
                     "results": results,
                 });
-                println!("{summary}");
+                crate::ui::outln!("{summary}");
             } else {
                 for r in &report.results {
-                    println!("{r}");
+                    crate::ui::outln!("{r}");
                 }
-                println!(
+                crate::ui::outln!(
                     "{} passed, {} failed{}",
                     report.passed(),
                     report.failed(),

@@ -177,7 +177,7 @@ pub fn run(args: &Args) -> Result<()> {
             "applied": applied,
             "output": args.output,
         });
-        println!("{report}");
+        crate::ui::outln!("{report}");
     } else {
         crate::ui::say!(
             "verified: sequence {}, signed by {} (threshold {threshold}), {} byte patch to a {} byte image (sha256 {})",
