@@ -87,6 +87,24 @@ const X86_NEXT: [(u8, u8); 256] = {
     t
 };
 
+/// Whether any of the 8 positions of `block` (9 bytes: each position's byte
+/// and the next) may start an x86 field: an E8 or E9, a 0F, or a next byte
+/// that is a RIP-relative ModRM (& C7 = 05). A superset of [`X86_NEXT`]'s
+/// test, so a `false` skips no field.
+fn x86_block_may_start_field(block: &[u8]) -> bool {
+    let (Some(ops), Some(nexts)) = (block.get(..8), block.get(1..9)) else {
+        return true;
+    };
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    let (ops, nexts) = (word(ops), word(nexts));
+    let every = |b: u8| u64::from_ne_bytes([b; 8]);
+    // Some byte of `v` is zero (exact: no false negatives).
+    let has_zero = |v: u64| v.wrapping_sub(every(0x01)) & !v & every(0x80) != 0;
+    has_zero((ops & every(0xFE)) ^ every(0xE8))
+        || has_zero(ops ^ every(0x0F))
+        || has_zero((nexts & every(0xC7)) ^ every(0x05))
+}
+
 fn word(bytes: &[u8], at: usize) -> Option<u32> {
     let b = bytes.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes(b.try_into().ok()?))
@@ -133,26 +151,41 @@ impl Transform {
         match self {
             Transform::None => None,
             Transform::X86 => {
-                for (k, pair) in bytes.get(from..)?.windows(2).enumerate() {
-                    let &[op, next] = pair else { continue };
-                    // One compare per byte, no jump table: most bytes fail it.
-                    let Some(&(mask, value)) = X86_NEXT.get(usize::from(op)) else {
-                        continue;
-                    };
-                    if next & mask != value {
-                        continue;
+                let mut q = from;
+                loop {
+                    // Eight positions at a time first: most blocks of x86
+                    // code hold no byte that could start a field, and one
+                    // test of two words passes over all eight.
+                    while let Some(block) = bytes.get(q..q.checked_add(9)?) {
+                        if x86_block_may_start_field(block) {
+                            break;
+                        }
+                        q = q.checked_add(8)?;
                     }
-                    // (field, anchor) offsets from the opcode.
-                    let offsets = if op == 0xE8 || op == 0xE9 {
-                        (1, 5)
-                    } else {
-                        (2, 6)
-                    };
-                    if let Some(f) = field(from.checked_add(k)?, offsets) {
-                        return Some(f);
+                    // Then one by one, up to the next block.
+                    let block_end = q.checked_add(8)?;
+                    while q < block_end {
+                        let (&op, &next) = (bytes.get(q)?, bytes.get(q.checked_add(1)?)?);
+                        let at = q;
+                        q = q.checked_add(1)?;
+                        // One compare per byte, no jump table: most bytes fail it.
+                        let Some(&(mask, value)) = X86_NEXT.get(usize::from(op)) else {
+                            continue;
+                        };
+                        if next & mask != value {
+                            continue;
+                        }
+                        // (field, anchor) offsets from the opcode.
+                        let offsets = if op == 0xE8 || op == 0xE9 {
+                            (1, 5)
+                        } else {
+                            (2, 6)
+                        };
+                        if let Some(f) = field(at, offsets) {
+                            return Some(f);
+                        }
                     }
                 }
-                None
             }
             Transform::Thumb2 => {
                 // Even image offsets only; the first halfword's high byte
@@ -521,6 +554,78 @@ impl Predictor {
 )]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_block_test_misses_no_x86_field_start() {
+        // Every pair that starts a field, at every position of a block of
+        // otherwise field-free bytes, makes the block test pass; the
+        // field-free block alone does not.
+        let quiet = [0x90u8; 9];
+        assert!(!x86_block_may_start_field(&quiet));
+        for op in 0..=255u8 {
+            for next in 0..=255u8 {
+                let (mask, value) = X86_NEXT[usize::from(op)];
+                if next & mask != value {
+                    continue;
+                }
+                for at in 0..8 {
+                    let mut block = quiet;
+                    block[at] = op;
+                    block[at + 1] = next;
+                    assert!(
+                        x86_block_may_start_field(&block),
+                        "{op:02x} {next:02x} at {at}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn x86_fields_are_found_as_a_byte_by_byte_scan_finds_them() {
+        // xorshift bytes biased towards opcodes and RIP ModRM bytes, and
+        // the fields a plain scan of every position finds.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let bytes: Vec<u8> = (0..20_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                [0xE8, 0x0F, 0x8B, 0x05, 0x84, 0x90, x as u8, (x >> 8) as u8][(x >> 61) as usize]
+            })
+            .collect();
+        let t = Transform::X86;
+        let plain: Vec<usize> = {
+            let (mut found, mut q) = (Vec::new(), 0);
+            while q + 1 < bytes.len() {
+                let (mask, value) = X86_NEXT[usize::from(bytes[q])];
+                let offsets = if bytes[q] == 0xE8 || bytes[q] == 0xE9 {
+                    (1, 5)
+                } else {
+                    (2, 6)
+                };
+                match (bytes[q + 1] & mask == value)
+                    .then(|| t.field_at(&bytes, q, offsets, 0, 1 << 40))
+                    .flatten()
+                {
+                    Some(f) => {
+                        found.push(f.at);
+                        q = f.at + 4;
+                    }
+                    None => q += 1,
+                }
+            }
+            found
+        };
+        let mut scanned = Vec::new();
+        let mut from = 0;
+        while let Some(f) = t.next_field(&bytes, from, (0, 1 << 40), 0) {
+            scanned.push(f.at);
+            from = f.at + 4;
+        }
+        assert!(plain.len() > 500);
+        assert_eq!(scanned, plain);
+    }
 
     #[test]
     fn thumb2_pointers_need_an_image_base() {
