@@ -68,8 +68,9 @@ pub struct EngineArgs {
     #[arg(long, value_name = "BYTES")]
     chunk_size: Option<u32>,
     /// Bytes of old image each chunk's literals are compressed against
-    /// (0 = none; default 1 MiB, at most the chunk size, none with
-    /// --profile mcu): smaller patches for twice this in apply memory.
+    /// (0 = none; default 512 KiB, 1 MiB with --level max, at most the
+    /// chunk size, none with --profile mcu): smaller patches for twice
+    /// this in apply memory.
     #[arg(long, value_name = "BYTES")]
     extra_reference: Option<u32>,
     /// Target device class; `mcu` fixes the codec, level and chunk size
