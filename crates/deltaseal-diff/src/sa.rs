@@ -281,7 +281,10 @@ fn partition_range(coarse: &[u64], key: u64, first: usize, end: usize) -> (usize
 }
 
 /// [`SuffixArray::samples`] of `sa` over `old`, read on up to `threads`
-/// threads (each read is a cache miss into `old`).
+/// threads (each read is a cache miss into `old`); on the calling thread
+/// when `threads` is 1 or the old image is below 1 MiB, where a spawn costs
+/// more than it saves (and a fuzzer's leak checker races thread teardown,
+/// see docs/fuzzing.md).
 fn samples<T: Copy + Sync>(
     sa: &[T],
     at: impl Fn(T) -> usize + Sync,
@@ -289,19 +292,23 @@ fn samples<T: Copy + Sync>(
     threads: usize,
 ) -> Vec<u64> {
     let count = sa.len().div_ceil(SAMPLE_EVERY);
+    let fill = |first: usize, part: &mut [u64]| {
+        for (k, slot) in part.iter_mut().enumerate() {
+            if let Some(&v) = sa.get((first + k) * SAMPLE_EVERY) {
+                *slot = key8(old.get(at(v)..).unwrap_or(&[]));
+            }
+        }
+    };
     let mut out = vec![0u64; count];
-    let per = count.div_ceil(threads.max(1)).max(1);
+    if threads <= 1 || old.len() < 1 << 20 {
+        fill(0, &mut out);
+        return out;
+    }
+    let per = count.div_ceil(threads);
     std::thread::scope(|s| {
         for (i, part) in out.chunks_mut(per).enumerate() {
-            let at = &at;
-            s.spawn(move || {
-                for (k, slot) in part.iter_mut().enumerate() {
-                    let j = (i * per + k) * SAMPLE_EVERY;
-                    if let Some(&v) = sa.get(j) {
-                        *slot = key8(old.get(at(v)..).unwrap_or(&[]));
-                    }
-                }
-            });
+            let fill = &fill;
+            s.spawn(move || fill(i * per, part));
         }
     });
     out
