@@ -401,22 +401,7 @@ fn search_in<T: Copy>(
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
-
-    /// xorshift64*: test data without a dependency.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use deltaseal_testkit::Rng;
 
     /// Text with what makes sample keys tie: zero runs, a repeated
     /// pattern, few distinct bytes, plus random bytes.
@@ -428,7 +413,7 @@ mod tests {
                 0 => t.extend(core::iter::repeat_n(0u8, len)),
                 1 => t.extend((0..len).map(|i| b"call"[i % 4])),
                 2 => t.extend((0..len).map(|_| rng.below(3) as u8)),
-                _ => t.extend((0..len).map(|_| rng.next() as u8)),
+                _ => t.extend((0..len).map(|_| rng.next_u64() as u8)),
             }
         }
         t.truncate(n);

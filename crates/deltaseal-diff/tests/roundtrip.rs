@@ -1,31 +1,16 @@
 //! Diff → apply round trips on synthetic images, and determinism.
 
 use deltaseal_diff::{Codec, DiffError, DiffOptions, Level, Transform, diff, diff_with_codec};
+use deltaseal_testkit::Rng;
 use deltaseal_verify::patch::{
     ApplyOptions, ChunkBodyHeader, Limits, OldImageCheck, PatchHeader, ZstdDecoder, apply_to_vec,
 };
 
-/// Small deterministic PRNG (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Code-like data: few distinct byte patterns, so matches exist.
 fn structured(rng: &mut Rng, n: usize) -> Vec<u8> {
-    let words: Vec<[u8; 4]> = (0..64).map(|_| (rng.next() as u32).to_le_bytes()).collect();
+    let words: Vec<[u8; 4]> = (0..64)
+        .map(|_| (rng.next_u64() as u32).to_le_bytes())
+        .collect();
     let mut v = Vec::with_capacity(n + 4);
     while v.len() < n {
         v.extend_from_slice(&words[rng.below(words.len())]);

@@ -18,6 +18,7 @@
 //! - [`Corpus`]: the corpus directory and the paths of a pair's images.
 //! - [`Corpus::load_or_skip`]: the skip-or-require rule every corpus test
 //!   follows; [`Corpus::load`] when the caller decides itself.
+//! - [`Rng`]: a deterministic PRNG for synthetic images.
 //!
 //! # Environment
 //!
@@ -43,6 +44,9 @@
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
 
 mod corpus;
+mod rng;
+
+pub use rng::Rng;
 
 pub use corpus::{
     Corpus, CorpusPair, LoadError, PAIRS, PairImages, REQUIRE_CORPUS_VAR, is_required, mcu_pairs,
