@@ -491,6 +491,7 @@ fn best_match<'a>(
     // the same cost, and the tie keeps the earlier, so it is not compressed
     // (-j2: kernel-vmlinux 31.9 -> 28.1 s user, exe-ruff 45.3 -> 40.8 s).
     let mut ranked: Vec<Vec<Op>> = Vec::with_capacity(MARGINS.len());
+    let (zstd, proxy) = (Codec::Zstd, proxy_level(opts.level));
     for margin in MARGINS {
         let m = match_chunk(old, new, sa, start, end, margin, &mut w.searches);
         if ranked.contains(&m.ops) {
@@ -498,7 +499,6 @@ fn best_match<'a>(
         }
         ranked.push(m.ops.clone());
         let raw = streams(&plain, start, end, &m)?;
-        let (zstd, proxy) = (Codec::Zstd, proxy_level(opts.level));
         let extra = match extra_reference(raw.extra.len(), old.len(), m.old_offset, reference_len) {
             Some(r) => compress_against(&mut w.against, proxy, &raw.extra, &old[r])?.len(),
             None => compress(zstd, proxy, &mut w.proxy, &raw.extra, 0)?.len(),
