@@ -132,11 +132,12 @@ fn buckets(old: &[u8]) -> Buckets {
 }
 
 impl SuffixArray {
-    /// Suffix array and bucket table of `old`. With `threads` above 1 the
-    /// bucket table is counted on a second thread while libsais runs
-    /// (it needs only `old`), instead of after it on one core while the
-    /// other idles: on kernel-vmlinux counting took 0.3 to 0.6 s next to
-    /// libsais's 2 to 3 s (2026-11-26).
+    /// Suffix array, bucket table and search samples of `old`. With
+    /// `threads` above 1 the bucket table is counted on a second thread
+    /// while libsais runs (it needs only `old`), instead of after it on one
+    /// core while the other idles: on kernel-vmlinux counting took 0.3 to
+    /// 0.6 s next to libsais's 2 to 3 s (2026-11-26). The samples need the
+    /// suffix array and are read after it, on `threads` threads.
     ///
     /// libsais runs single-threaded: its OpenMP build (the `openmp`
     /// feature, linking libgomp) with 2 threads, on 2 cores with the other
