@@ -116,6 +116,59 @@ fn apply_refuses_wrong_old_image_and_writes_nothing() {
     assert!(!f.path("out.bin").exists());
 }
 
+/// An image holding a `.lzma` stream as EDK2's LzmaCompress writes it.
+fn image_with_lzma_stream(raw: &[u8]) -> Vec<u8> {
+    let props = lzma_sdk_rs::LzmaProps::for_level(5, u32::MAX);
+    let mut image = b"firmware volume header".to_vec();
+    image.extend(lzma_sdk_rs::decoder_props(&props));
+    image.extend((raw.len() as u64).to_le_bytes());
+    image.extend(lzma_sdk_rs::encode(raw, &props));
+    image.extend([0xff; 1000]);
+    image
+}
+
+#[test]
+fn max_level_sees_through_lzma_streams_and_apply_compresses_them_again() {
+    let f = Fixture::new();
+    // Incompressible: a change near the start changes every compressed
+    // byte after it, so the byte-wise patch is about the stream's size.
+    let raw = noise(3, 40_000);
+    let mut raw_new = raw.clone();
+    raw_new[100..106].copy_from_slice(b"v2.0.1");
+    let new = image_with_lzma_stream(&raw_new);
+    std::fs::write(f.path("old.bin"), image_with_lzma_stream(&raw)).unwrap();
+    std::fs::write(f.path("new.bin"), &new).unwrap();
+    let report = f.ok(&[
+        "diff", "--level", "max", "old.bin", "new.bin", "-o", "p.patch", "--json",
+    ]);
+    assert!(report.contains("\"deltaseal-recompressing\""), "{report}");
+    let inspect = f.ok(&["inspect", "p.patch"]);
+    assert!(
+        inspect.contains("deltaseal recompressing patch"),
+        "{inspect}"
+    );
+    assert!(inspect.contains("encoder fb 32 mc 32"), "{inspect}");
+    f.ok(&["apply", "old.bin", "p.patch", "-o", "out.bin"]);
+    assert_eq!(std::fs::read(f.path("out.bin")).unwrap(), new);
+    // A wrong old image: refused, nothing written.
+    flip_bit(&f.path("old.bin"), 3, &f.path("other.bin"));
+    f.rejected(&["apply", "other.bin", "p.patch", "-o", "out2.bin"]);
+    assert!(!f.path("out2.bin").exists());
+    // Opting out gives an ordinary patch.
+    let report = f.ok(&[
+        "diff",
+        "--level",
+        "max",
+        "--no-recompress",
+        "old.bin",
+        "new.bin",
+        "-o",
+        "q.patch",
+        "--json",
+    ]);
+    assert!(report.contains("\"deltaseal\""), "{report}");
+}
+
 #[test]
 fn keygen_writes_private_key_0600_and_public_key() {
     let f = Fixture::new();

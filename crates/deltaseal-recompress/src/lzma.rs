@@ -95,14 +95,19 @@ fn candidate(window: &[u8], limits: &Limits) -> Option<(LzmaParams, u64)> {
 fn decode_alone(src: &[u8], raw_len: u64, dict_size: u32) -> Option<(Vec<u8>, u64)> {
     let limit = u64::from(dict_size).checked_add(DECODER_OVERHEAD)?;
     let mut stream = Stream::new_lzma_decoder(limit).ok()?;
+    // The output grows as decoding goes: most candidate headers in an
+    // image are not streams and fail within a few bytes, whatever size
+    // they announce. The decoder stops at the announced size.
     let mut raw = Vec::new();
-    raw.try_reserve_exact(usize::try_from(raw_len).ok()?).ok()?;
-    raw.resize(usize::try_from(raw_len).ok()?, 0);
     loop {
         let (in_pos, out_pos) = (stream.total_in(), stream.total_out());
+        if raw.len() == raw.capacity() {
+            // Doubling from 64 KiB, never past the announced size.
+            let left = raw_len.checked_sub(out_pos)?.clamp(1, out_pos.max(1 << 16));
+            raw.try_reserve_exact(usize::try_from(left).ok()?).ok()?;
+        }
         let input = src.get(usize::try_from(in_pos).ok()?..)?;
-        let output = raw.get_mut(usize::try_from(out_pos).ok()?..)?;
-        if stream.process(input, output, Action::Run).ok()? == Status::StreamEnd {
+        if stream.process_vec(input, &mut raw, Action::Run).ok()? == Status::StreamEnd {
             break;
         }
         if stream.total_in() == in_pos && stream.total_out() == out_pos {

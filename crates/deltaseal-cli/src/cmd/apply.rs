@@ -9,6 +9,8 @@ use deltaseal_verify::patch::{
     PatchHeader, ZstdDecoder,
 };
 
+use deltaseal_recompress::{Limits as RecompressLimits, RecompressHeader};
+
 use crate::fsutil::{AtomicFile, FileImage};
 
 /// Arguments of `deltaseal apply`.
@@ -16,7 +18,8 @@ use crate::fsutil::{AtomicFile, FileImage};
 pub struct Args {
     /// The image the patch was made from (read in place, never loaded whole).
     old: PathBuf,
-    /// The patch: a deltaseal patch, or a BSDIFF40 (bsdiff 4.3) patch.
+    /// The patch: a deltaseal patch (recompressing or not), or a BSDIFF40
+    /// (bsdiff 4.3) patch.
     patch: PathBuf,
     /// Where to write the new image (only if every digest matches).
     #[arg(short, long, value_name = "NEW")]
@@ -49,24 +52,15 @@ pub fn run(args: &Args) -> Result<()> {
         let patch_bytes = crate::fsutil::read(&args.patch)?;
         return run_bsdiff40(args, old, &patch_bytes);
     }
+    if deltaseal_recompress::is_recompressing(&index) {
+        return run_recompressing(args);
+    }
     let header = PatchHeader::decode_index(&index, patch_file.len(), &Limits::default())
         .with_context(cannot)?;
     drop(index);
-    if args
-        .expect_sha256
-        .is_some_and(|expected| expected != header.new_digest)
-    {
-        bail!(
-            "{}: the patch makes an image with SHA-256 {}, not the expected one",
-            cannot(),
-            hex::encode(header.new_digest)
-        );
-    }
+    check_expected(args, &header.new_digest)?;
     let mut out = AtomicFile::create(&args.output)?;
-    let jobs = match args.jobs {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let jobs = jobs(args);
     // Chunk bodies are read from the file as workers need them: memory
     // stays at about `jobs` x the declared decoder memory, whatever the sizes.
     let bar = crate::ui::bytes_bar(header.new_size, "applying");
@@ -96,6 +90,70 @@ pub fn run(args: &Args) -> Result<()> {
             "{}: {} bytes, digest verified",
             args.output.display(),
             summary.new_size
+        );
+    }
+    Ok(())
+}
+
+/// Refuse a patch that makes another image than `--expect-sha256` names.
+fn check_expected(args: &Args, new_digest: &[u8; 32]) -> Result<()> {
+    if args
+        .expect_sha256
+        .is_some_and(|expected| expected != *new_digest)
+    {
+        bail!(
+            "cannot apply {}: the patch makes an image with SHA-256 {}, not the expected one",
+            args.patch.display(),
+            hex::encode(new_digest)
+        );
+    }
+    Ok(())
+}
+
+fn jobs(args: &Args) -> usize {
+    match args.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// A recompressing patch (`deltaseal_recompress`): both images and the
+/// patch are read whole, the old image's LZMA streams decompressed and the
+/// new image's compressed again (host-side memory: docs/format.md).
+fn run_recompressing(args: &Args) -> Result<()> {
+    let cannot = || format!("cannot apply {}", args.patch.display());
+    let old = crate::fsutil::read(&args.old)?;
+    let patch_bytes = crate::fsutil::read(&args.patch)?;
+    let header = RecompressHeader::decode(&patch_bytes, &RecompressLimits::default())
+        .with_context(cannot)?;
+    check_expected(args, &header.new_digest)?;
+    let mut out = AtomicFile::create(&args.output)?;
+    let bar = crate::ui::bytes_bar(header.new_size, "applying");
+    let mut sink = crate::ui::ProgressSink::new(&mut out, bar);
+    let options = ApplyOptions {
+        threads: jobs(args),
+        decoder: ZstdDecoder::Libzstd,
+        old_image: OldImageCheck::OnFailure,
+    };
+    let applied = deltaseal_recompress::apply(&old, &patch_bytes, &mut sink, options);
+    sink.finish();
+    let applied = applied.with_context(cannot)?;
+    out.commit()?;
+    if args.json || crate::ui::json() {
+        let report = serde_json::json!({
+            "output": args.output,
+            "format": "deltaseal-recompressing",
+            "new_size": applied.new_size,
+            "chunks": applied.chunks,
+            "recompressed_streams": applied.regions,
+        });
+        crate::ui::outln!("{report}");
+    } else {
+        crate::ui::outln!(
+            "{}: {} bytes, LZMA streams compressed again: {}, digest verified",
+            args.output.display(),
+            applied.new_size,
+            applied.regions
         );
     }
     Ok(())

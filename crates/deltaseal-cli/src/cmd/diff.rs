@@ -125,6 +125,10 @@ pub struct Args {
     /// `bsdiff40` (bsdiff 4.3, bzip2; what `bspatch` applies; no digests).
     #[arg(long, value_enum, default_value = "deltaseal")]
     format: FormatArg,
+    /// With --level max, do not look for LZMA streams to decompress and
+    /// compress again (see `recompressing patch` in docs/format.md).
+    #[arg(long)]
+    no_recompress: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -145,11 +149,17 @@ pub fn run(args: &Args) -> Result<()> {
     let options = args.engine.options();
     let spinner = crate::ui::spinner("computing the patch");
     let patch = match args.format {
-        FormatArg::Deltaseal => deltaseal_diff::diff(&old, &new, &options),
-        FormatArg::Bsdiff40 => deltaseal_diff::bsdiff40::export(&old, &new, &options),
+        FormatArg::Deltaseal if options.level == Level::Max && !args.no_recompress => {
+            smallest_max(&old, &new, &options)
+        }
+        FormatArg::Deltaseal => deltaseal_diff::diff(&old, &new, &options).map_err(Into::into),
+        FormatArg::Bsdiff40 => {
+            deltaseal_diff::bsdiff40::export(&old, &new, &options).map_err(Into::into)
+        }
     };
     spinner.finish_and_clear();
     let patch = patch.context("cannot compute the patch")?;
+    let recompressing = deltaseal_recompress::is_recompressing(&patch);
     fsutil::write_atomic(&args.output, &patch)?;
     let percent = percent_of(patch.len(), new.len());
     if args.json || crate::ui::json() {
@@ -158,19 +168,38 @@ pub fn run(args: &Args) -> Result<()> {
             "old_size": old.len(),
             "new_size": new.len(),
             "patch_size": patch.len(),
-            "format": if args.format == FormatArg::Bsdiff40 { "bsdiff40" } else { "deltaseal" },
+            "format": match args.format {
+                FormatArg::Bsdiff40 => "bsdiff40",
+                FormatArg::Deltaseal if recompressing => "deltaseal-recompressing",
+                FormatArg::Deltaseal => "deltaseal",
+            },
             "percent_of_new": percent,
         });
         crate::ui::outln!("{report}");
     } else {
         crate::ui::say!(
-            "{}: {} bytes ({percent:.2}% of the {} byte new image)",
+            "{}: {} bytes ({percent:.2}% of the {} byte new image{})",
             args.output.display(),
             patch.len(),
-            new.len()
+            new.len(),
+            if recompressing {
+                "; recompressing: apply it with `deltaseal apply`"
+            } else {
+                ""
+            }
         );
     }
     Ok(())
+}
+
+/// `--level max`: the ordinary patch, or a recompressing one where the new
+/// image holds LZMA streams the encoder reproduces and that is smaller.
+fn smallest_max(old: &[u8], new: &[u8], options: &DiffOptions) -> Result<Vec<u8>> {
+    let plain = deltaseal_diff::diff(old, new, options)?;
+    Ok(match deltaseal_recompress::diff(old, new, options)? {
+        Some(recompressing) if recompressing.len() < plain.len() => recompressing,
+        _ => plain,
+    })
 }
 
 /// `part` as a percentage of `whole` (0 for an empty whole).

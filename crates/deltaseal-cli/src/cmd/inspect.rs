@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use deltaseal_recompress::{Limits as RecompressLimits, RecompressHeader, Region};
 use deltaseal_sign::keys;
 use deltaseal_verify::bundle::{Bundle, ImageRef, kid};
 use deltaseal_verify::patch::{self, Limits, PatchHeader};
@@ -34,6 +35,8 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let report = if bytes.starts_with(&patch::MAGIC) {
         describe_patch(&bytes)?
+    } else if deltaseal_recompress::is_recompressing(&bytes) {
+        describe_recompressing(&bytes)?
     } else if bytes.starts_with(b"-----BEGIN") {
         describe_key(&args.file, &bytes)?
     } else if bytes.first() == Some(&0xd8) && bytes.get(1) == Some(&107) {
@@ -131,6 +134,45 @@ fn describe_patch(bytes: &[u8]) -> Result<Value> {
         patch["image_base"] = json!(format!("{:#010x}", header.image_base));
     }
     Ok(patch)
+}
+
+/// A recompressing patch: the images, their LZMA streams, and the inner
+/// patch between the images with those streams decompressed.
+fn describe_recompressing(bytes: &[u8]) -> Result<Value> {
+    let header = RecompressHeader::decode(bytes, &RecompressLimits::default())
+        .context("not a valid recompressing patch")?;
+    let inner = bytes
+        .get(header.encoded_len()..)
+        .context("not a valid recompressing patch: no inner patch")?;
+    let regions = |regions: &[Region]| -> Vec<Value> {
+        regions
+            .iter()
+            .map(|r| {
+                let p = &r.params;
+                let mut region = json!({
+                    "offset": r.offset,
+                    "stored_bytes": r.stored_len,
+                    "raw_bytes": r.raw_len,
+                    "lzma": format!("lc{} lp{} pb{} dict {}", p.lc, p.lp, p.pb, p.dict_size),
+                });
+                if p.fb != 0 {
+                    region["encoder"] = json!(format!("fb {} mc {}", p.fb, p.mc));
+                }
+                region
+            })
+            .collect()
+    };
+    Ok(json!({
+        "type": "deltaseal recompressing patch",
+        "format_version": deltaseal_recompress::VERSION,
+        "size": bytes.len(),
+        "old": image_json(header.old_size, &header.old_digest),
+        "new": image_json(header.new_size, &header.new_digest),
+        "percent_of_new": percent(bytes.len() as u64, header.new_size),
+        "old_streams": regions(&header.old_regions),
+        "new_streams": regions(&header.new_regions),
+        "inner": describe_patch(inner)?,
+    }))
 }
 
 /// `part` as a percentage of `whole`, two decimals (0 for an empty whole).
