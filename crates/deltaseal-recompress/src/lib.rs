@@ -217,25 +217,27 @@ pub struct Applied {
 }
 
 /// Apply the recompressing patch `patch` to `old`, writing the new image to
-/// `sink`. Checks the old image's size and digest first; the inner patch's
+/// `sink`, within `limits`. Checks the old image's size and digest first; the inner patch's
 /// chunks are checked as [`patch::apply_parallel`] checks them; the new
 /// image's size and digest are checked last, so a sink must be thrown away
 /// unless this returns `Ok` (as `deltaseal apply`'s temporary file is).
 ///
 /// ```
 /// # fn demo(old: &[u8], patch: &[u8]) -> Result<(), deltaseal_recompress::RecompressError> {
+/// use deltaseal_recompress::Limits;
 /// use deltaseal_verify::patch::ApplyOptions;
 /// let mut new = Vec::new();
-/// deltaseal_recompress::apply(old, patch, &mut new, ApplyOptions::threads(2))?;
+/// deltaseal_recompress::apply(old, patch, &mut new, &Limits::default(), ApplyOptions::threads(2))?;
 /// # Ok(()) }
 /// ```
 pub fn apply<S: ImageSink + Send + ?Sized>(
     old: &[u8],
     patch: &[u8],
     sink: &mut S,
+    limits: &Limits,
     options: ApplyOptions,
 ) -> Result<Applied, RecompressError> {
-    let header = RecompressHeader::decode(patch, &Limits::default())?;
+    let header = RecompressHeader::decode(patch, limits)?;
     if old.len() as u64 != header.old_size
         || <[u8; 32]>::from(Sha256::digest(old)) != header.old_digest
     {

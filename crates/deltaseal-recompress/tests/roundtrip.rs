@@ -69,7 +69,13 @@ fn options() -> DiffOptions {
 
 fn apply_vec(old: &[u8], patch: &[u8]) -> Result<Vec<u8>, RecompressError> {
     let mut out = Vec::new();
-    apply(old, patch, &mut out, ApplyOptions::threads(2))?;
+    apply(
+        old,
+        patch,
+        &mut out,
+        &Default::default(),
+        ApplyOptions::threads(2),
+    )?;
     Ok(out)
 }
 
@@ -231,5 +237,6 @@ fn uefi_ovmf_round_trips_through_its_decompressed_volume() {
         patch.len() as f64 * 100.0 / new.len() as f64,
         new.len()
     );
-    assert!(patch.len() < 100_000, "{}", patch.len());
+    // 3,894 bytes on 2026-11-26 (x86 prediction of the drivers inside).
+    assert!(patch.len() < 8_000, "{}", patch.len());
 }

@@ -135,7 +135,8 @@ fn run_recompressing(args: &Args) -> Result<()> {
         decoder: ZstdDecoder::Libzstd,
         old_image: OldImageCheck::OnFailure,
     };
-    let applied = deltaseal_recompress::apply(&old, &patch_bytes, &mut sink, options);
+    let limits = RecompressLimits::default();
+    let applied = deltaseal_recompress::apply(&old, &patch_bytes, &mut sink, &limits, options);
     sink.finish();
     let applied = applied.with_context(cannot)?;
     out.commit()?;
