@@ -31,6 +31,9 @@ pub struct Spec<'a> {
     pub signers: &'a [SigningKey],
     /// Diff engine options.
     pub options: &'a DiffOptions,
+    /// Write a recompressing patch where it is smaller
+    /// (`deltaseal_recompress::smallest`; host appliers only).
+    pub recompress: bool,
 }
 
 /// A built bundle and what went into it.
@@ -53,10 +56,20 @@ pub struct Built {
 /// the same bytes (Ed25519 signatures are deterministic, and the diff does
 /// not depend on the thread count).
 pub fn build(spec: &Spec<'_>) -> Result<Built> {
-    let patch_bytes = deltaseal_diff::diff(spec.old, spec.new, spec.options)
-        .context("cannot compute the patch")?;
-    let index_digest = patch::index_digest(&patch_bytes, &Limits::default())
-        .context("the patch just made does not decode")?;
+    let patch_bytes = if spec.recompress {
+        deltaseal_recompress::smallest(spec.old, spec.new, spec.options)
+            .context("cannot compute the patch")?
+    } else {
+        deltaseal_diff::diff(spec.old, spec.new, spec.options)
+            .context("cannot compute the patch")?
+    };
+    let index_digest = if deltaseal_recompress::is_recompressing(&patch_bytes) {
+        deltaseal_recompress::index_digest(&patch_bytes, &Default::default())
+            .context("the patch just made does not decode")?
+    } else {
+        patch::index_digest(&patch_bytes, &Limits::default())
+            .context("the patch just made does not decode")?
+    };
     let vendor_id = ids::vendor_id(spec.vendor);
     let class_id = ids::class_id(&vendor_id, spec.class);
     let input = ReleaseInput {

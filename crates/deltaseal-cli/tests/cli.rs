@@ -154,6 +154,47 @@ fn max_level_sees_through_lzma_streams_and_apply_compresses_them_again() {
     flip_bit(&f.path("old.bin"), 3, &f.path("other.bin"));
     f.rejected(&["apply", "other.bin", "p.patch", "-o", "out2.bin"]);
     assert!(!f.path("out2.bin").exists());
+    // Signed: a bundle made at --level max carries the recompressing patch
+    // (its manifest binds the recompressing index digest), and `verify`
+    // applies it; a device agent would refuse it.
+    f.ok(&["keygen", "-o", "k.pem"]);
+    f.ok(&[
+        "release",
+        "--old",
+        "old.bin",
+        "--new",
+        "new.bin",
+        "--key",
+        "k.pem",
+        "--sequence",
+        "3",
+        "--vendor",
+        "example.com",
+        "--class",
+        "uefi",
+        "--level",
+        "max",
+        "-o",
+        "u.bundle",
+    ]);
+    let bundle = std::fs::read(f.path("u.bundle")).unwrap();
+    assert!(find(&bundle, b"DSLRECMP").is_some());
+    f.ok(&f.verify_args("u.bundle", &[]));
+    assert_eq!(std::fs::read(f.path("out.bin")).unwrap(), new);
+    // A bit flipped in the payload: refused before the patch is read.
+    let at = find(&bundle, b"DSLRECMP").unwrap() + 200;
+    flip_bit(&f.path("u.bundle"), at, &f.path("bad.bundle"));
+    f.rejected(&[
+        "verify",
+        "bad.bundle",
+        "--trust",
+        "k.pub.pem",
+        "--old",
+        "old.bin",
+        "-o",
+        "out3.bin",
+    ]);
+    assert!(!f.path("out3.bin").exists());
     // Opting out gives an ordinary patch.
     let report = f.ok(&[
         "diff",

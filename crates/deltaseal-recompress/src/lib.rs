@@ -43,6 +43,7 @@ mod format;
 mod lzma;
 
 use deltaseal_diff::{DiffError, DiffOptions};
+use deltaseal_verify::bundle::{Approved, PolicyError};
 use deltaseal_verify::patch::{
     self, ApplyOptions, ImageIoError, ImageSink, PatchError, PatchHeader, SliceImage,
 };
@@ -125,6 +126,14 @@ pub enum RecompressError {
     /// The sink refused a write.
     #[error("write failed")]
     Write,
+    /// A bundle's integrated payload is missing or differs from its signed
+    /// manifest ([`apply_update`]).
+    #[error("payload rejected")]
+    Payload(#[source] PolicyError),
+    /// The patch disagrees with the signed manifest on a size or digest
+    /// ([`apply_update`]).
+    #[error("the patch does not match the signed manifest")]
+    PatchManifestMismatch,
 }
 
 /// Build a recompressing patch from `old` to `new`, or `None` if `new`
@@ -172,6 +181,71 @@ pub fn diff(
     let mut out = header.encode();
     out.extend_from_slice(&inner);
     Ok(Some(out))
+}
+
+/// The ordinary patch (`deltaseal_diff::diff`), or the recompressing one
+/// where [`diff`] makes one and it is smaller: what `deltaseal diff` and
+/// `deltaseal release` write at `--level max`.
+///
+/// ```
+/// use deltaseal_diff::DiffOptions;
+/// let old = b"an image without LZMA streams".repeat(50);
+/// let new = b"an image without LZMA streams!".repeat(50);
+/// let patch = deltaseal_recompress::smallest(&old, &new, &DiffOptions::default())?;
+/// assert!(!deltaseal_recompress::is_recompressing(&patch));
+/// # Ok::<(), deltaseal_recompress::RecompressError>(())
+/// ```
+pub fn smallest(old: &[u8], new: &[u8], options: &DiffOptions) -> Result<Vec<u8>, RecompressError> {
+    let plain = deltaseal_diff::diff(old, new, options)?;
+    Ok(match diff(old, new, options)? {
+        Some(recompressing) if recompressing.len() < plain.len() => recompressing,
+        _ => plain,
+    })
+}
+
+/// The digest a signed manifest carries for a recompressing patch (its
+/// `patch.index_digest`): SHA-256 of the header, the region tables and the
+/// inner patch's header and chunk table, which hold every chunk body's
+/// digest. For a deltaseal patch, `deltaseal_verify::patch::index_digest`.
+pub fn index_digest(patch: &[u8], limits: &Limits) -> Result<[u8; 32], RecompressError> {
+    let header = RecompressHeader::decode(patch, limits)?;
+    let outer = header.encoded_len();
+    let inner = patch.get(outer..).ok_or(RecompressError::Truncated)?;
+    let inner_index = PatchHeader::decode(inner, &patch::Limits::default())?.encoded_len();
+    let end = outer
+        .checked_add(inner_index)
+        .ok_or(RecompressError::Truncated)?;
+    let index = patch.get(..end).ok_or(RecompressError::Truncated)?;
+    Ok(Sha256::digest(index).into())
+}
+
+/// Apply the recompressing patch of an approved bundle (host side, like
+/// [`apply`]): the payload's size and digest against the signed manifest
+/// first, then the patch's index digest, old and new sizes and digests
+/// against the manifest, then [`apply`]. What `deltaseal verify` runs for
+/// a bundle whose payload [`is_recompressing`]; devices refuse such
+/// payloads (their patch reader does not know the magic).
+pub fn apply_update<S: ImageSink + Send + ?Sized>(
+    approved: &Approved<'_>,
+    old: &[u8],
+    sink: &mut S,
+    limits: &Limits,
+    options: ApplyOptions,
+) -> Result<Applied, RecompressError> {
+    let manifest = approved.manifest();
+    let payload = approved
+        .checked_payload()
+        .map_err(RecompressError::Payload)?;
+    let header = RecompressHeader::decode(payload, limits)?;
+    let agrees = index_digest(payload, limits)? == manifest.patch.index_digest
+        && header.old_size == manifest.precursor.size
+        && header.old_digest == manifest.precursor.digest
+        && header.new_size == manifest.target.size
+        && header.new_digest == manifest.target.digest;
+    if !agrees {
+        return Err(RecompressError::PatchManifestMismatch);
+    }
+    apply(old, payload, sink, limits, options)
 }
 
 /// The first streams that fit in `limits` (count and decompressed total).

@@ -215,6 +215,85 @@ fn wrong_old_images_and_edited_patches_are_refused() {
     ));
 }
 
+#[test]
+fn bundles_bind_the_recompressing_index_and_both_images() {
+    use deltaseal_recompress::{apply_update, index_digest};
+    use deltaseal_sign::{ImageRef, ReleaseInput, build_bundle, ids, keys};
+    use deltaseal_verify::bundle::{Bundle, Policy};
+    use deltaseal_verify::digest::sha256;
+
+    let (old, new) = pair();
+    let patch = diff(&old, &new, &options()).unwrap().unwrap();
+    let key = keys::generate().unwrap();
+    let vendor = ids::vendor_id("example.com");
+    let image = |bytes: &[u8]| ImageRef {
+        size: bytes.len() as u64,
+        digest: sha256(bytes),
+    };
+    let good = ReleaseInput {
+        sequence: 2,
+        vendor_id: vendor,
+        class_id: ids::class_id(&vendor, "uefi"),
+        precursor: image(&old),
+        target: image(&new),
+        patch: &patch,
+        patch_index_digest: index_digest(&patch, &Default::default()).unwrap(),
+    };
+    let run = |input: &ReleaseInput<'_>| {
+        let bytes = build_bundle(input, core::slice::from_ref(&key)).unwrap();
+        let approved = Bundle::decode(&bytes)
+            .unwrap()
+            .authenticate(&[key.verifying_key()])
+            .unwrap()
+            .approve(&Policy::default())
+            .unwrap();
+        let mut out = Vec::new();
+        apply_update(
+            &approved,
+            &old,
+            &mut out,
+            &Default::default(),
+            ApplyOptions::threads(2),
+        )
+        .map(|_| out)
+    };
+    assert_eq!(run(&good).unwrap(), new);
+    // The index digest, the precursor or the target differing from the
+    // patch: refused before anything is decoded or written.
+    let mismatches = [
+        ReleaseInput {
+            patch_index_digest: [0; 32],
+            ..good
+        },
+        ReleaseInput {
+            precursor: image(&new),
+            ..good
+        },
+        ReleaseInput {
+            target: image(&old),
+            ..good
+        },
+    ];
+    for input in &mismatches {
+        assert!(matches!(
+            run(input),
+            Err(RecompressError::PatchManifestMismatch)
+        ));
+    }
+    // The index digest covers the region tables and the inner chunk table
+    // (here: a byte of the new region's dictionary size, and of the first
+    // inner chunk's stored digest).
+    let header = RecompressHeader::decode(&patch, &Default::default()).unwrap();
+    let index = index_digest(&patch, &Default::default()).unwrap();
+    let new_region = HEADER_LEN + 40 * header.old_regions.len();
+    for at in [new_region + 30, header.encoded_len() + 112 + 8] {
+        let mut edited = patch.clone();
+        edited[at] ^= 1;
+        let edited_index = index_digest(&edited, &Default::default()).unwrap();
+        assert_ne!(edited_index, index, "byte {at}");
+    }
+}
+
 /// uefi-ovmf: the image is almost all one LZMA stream (EDK2's LzmaCompress),
 /// which the encoder reproduces; the recompressing patch is a small fraction
 /// of the byte-wise one.

@@ -80,9 +80,20 @@ pub struct EngineArgs {
     /// Predict branch targets in the diff streams for this instruction set.
     #[arg(long, value_enum, default_value = "auto")]
     transform: TransformArg,
+    /// With --level max, do not write a recompressing patch (one that
+    /// decompresses the images' LZMA streams and compresses the new ones
+    /// again on apply; host appliers only: docs/format.md).
+    #[arg(long)]
+    no_recompress: bool,
 }
 
 impl EngineArgs {
+    /// Whether to write a recompressing patch where it is smaller:
+    /// `--level max` without `--no-recompress`.
+    pub fn recompress(&self) -> bool {
+        self.profile.is_none() && matches!(self.level, LevelArg::Max) && !self.no_recompress
+    }
+
     /// The engine options these flags select.
     pub fn options(&self) -> DiffOptions {
         let mut options = match self.profile {
@@ -125,10 +136,6 @@ pub struct Args {
     /// `bsdiff40` (bsdiff 4.3, bzip2; what `bspatch` applies; no digests).
     #[arg(long, value_enum, default_value = "deltaseal")]
     format: FormatArg,
-    /// With --level max, do not look for LZMA streams to decompress and
-    /// compress again (see `recompressing patch` in docs/format.md).
-    #[arg(long)]
-    no_recompress: bool,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -149,8 +156,8 @@ pub fn run(args: &Args) -> Result<()> {
     let options = args.engine.options();
     let spinner = crate::ui::spinner("computing the patch");
     let patch = match args.format {
-        FormatArg::Deltaseal if options.level == Level::Max && !args.no_recompress => {
-            smallest_max(&old, &new, &options)
+        FormatArg::Deltaseal if args.engine.recompress() => {
+            deltaseal_recompress::smallest(&old, &new, &options).map_err(anyhow::Error::from)
         }
         FormatArg::Deltaseal => deltaseal_diff::diff(&old, &new, &options).map_err(Into::into),
         FormatArg::Bsdiff40 => {
@@ -191,17 +198,6 @@ pub fn run(args: &Args) -> Result<()> {
     }
     Ok(())
 }
-
-/// `--level max`: the ordinary patch, or a recompressing one where the new
-/// image holds LZMA streams the encoder reproduces and that is smaller.
-fn smallest_max(old: &[u8], new: &[u8], options: &DiffOptions) -> Result<Vec<u8>> {
-    let plain = deltaseal_diff::diff(old, new, options)?;
-    Ok(match deltaseal_recompress::diff(old, new, options)? {
-        Some(recompressing) if recompressing.len() < plain.len() => recompressing,
-        _ => plain,
-    })
-}
-
 /// `part` as a percentage of `whole` (0 for an empty whole).
 pub fn percent_of(part: usize, whole: usize) -> f64 {
     if whole == 0 {

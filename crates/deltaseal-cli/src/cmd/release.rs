@@ -80,6 +80,7 @@ pub fn run(args: &Args) -> Result<()> {
         deferrable: args.deferrable,
         signers: &signers,
         options: &options,
+        recompress: args.engine.recompress(),
     };
     let spinner = ui::spinner("computing the patch and signing");
     let built = bundler::build(&spec);

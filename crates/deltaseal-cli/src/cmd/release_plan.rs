@@ -284,6 +284,7 @@ fn build_job(
         deferrable: product.deferrable,
         signers,
         options: &options,
+        recompress: options.level == deltaseal_diff::Level::Max,
     };
     let old_ref = bundler::image_ref(&old);
     let new_ref = bundler::image_ref(&new);

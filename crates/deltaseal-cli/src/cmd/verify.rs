@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use deltaseal_sign::keys::VerifyingKey;
 use deltaseal_sign::{ids, keys};
 use deltaseal_verify::bundle::{Bundle, Policy};
-use deltaseal_verify::patch::Limits;
+use deltaseal_verify::patch::{ApplyOptions, Limits};
 use deltaseal_verify::root::{SignedRoot, TrustRoot};
 use deltaseal_verify::update::apply_update;
 
@@ -134,12 +134,34 @@ pub fn run(args: &Args) -> Result<()> {
             let mut out = AtomicFile::create(out_path)?;
             let bar = crate::ui::bytes_bar(manifest.target.size, "applying");
             let mut sink = crate::ui::ProgressSink::new(&mut out, bar);
-            let applied = apply_update(
-                &approved,
-                &mut old.as_slice(),
-                &mut sink,
-                &Limits::default(),
-            );
+            // A recompressing payload (--level max on an image holding LZMA
+            // streams) goes to its host-side applier; the payload's digest
+            // is checked against the manifest before either looks at it.
+            let recompressing = approved
+                .checked_payload()
+                .is_ok_and(deltaseal_recompress::is_recompressing);
+            let applied = if recompressing {
+                deltaseal_recompress::apply_update(
+                    &approved,
+                    &old,
+                    &mut sink,
+                    &Default::default(),
+                    ApplyOptions::threads(
+                        std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    ),
+                )
+                .map(drop)
+                .map_err(anyhow::Error::from)
+            } else {
+                apply_update(
+                    &approved,
+                    &mut old.as_slice(),
+                    &mut sink,
+                    &Limits::default(),
+                )
+                .map(drop)
+                .map_err(anyhow::Error::from)
+            };
             sink.finish();
             applied.context("update rejected")?;
             out.commit()?;
