@@ -1,5 +1,5 @@
 //! The writer and the reader agree: for any old and new image, the patch
-//! `deltaseal-diff` writes (both codecs, small and odd chunk sizes, each
+//! `deltaseal-diff` writes (every codec, small and odd chunk sizes, each
 //! branch transform) applies under the default limits and gives back
 //! exactly the new image.
 #![no_main]
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     // The transform comes from the input too; a Thumb-2 new image that
     // starts with a vector table also gets pointer fields.
     let transform = [Transform::None, Transform::X86, Transform::Thumb2][usize::from(*l0 % 3)];
-    for (codec, chunk_size) in [(Codec::None, odd_chunk), (Codec::Zstd, 1024)] {
+    for (codec, chunk_size) in [(Codec::None, odd_chunk), (Codec::Zstd, 1024), (Codec::Xz, 1024)] {
         let opts = DiffOptions {
             level: Level::Fast,
             threads: 1,

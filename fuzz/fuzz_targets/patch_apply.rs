@@ -66,15 +66,17 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 fuzz_target!(|data: &[u8]| {
-    // [codec and transform][new size: u16 LE][old len][old bytes...][chunk body...]
+    // [codec, transform and xz bit][new size: u16 LE][old len][old bytes...][chunk body...]
     let [codec, n0, n1, old_len, rest @ ..] = data else {
         return;
     };
     let transform = Transform::from_id((codec >> 1) % 3).unwrap_or_default();
-    let codec = if codec & 1 == 0 {
-        Codec::None
-    } else {
-        Codec::Zstd
+    // Bit 7 picks xz (host appliers; with a reference in the body header,
+    // a raw LZMA2 extra stream against old bytes as preset dictionary).
+    let codec = match (codec & 0x80, codec & 1) {
+        (0x80, _) => Codec::Xz,
+        (_, 0) => Codec::None,
+        _ => Codec::Zstd,
     };
     let new_size = u64::from(u16::from_le_bytes([*n0, *n1])) + 1;
     let split = usize::from(*old_len).min(rest.len());

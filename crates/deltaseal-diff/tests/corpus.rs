@@ -65,3 +65,33 @@ fn corpus_round_trips() {
         );
     }
 }
+
+/// mcu-moondancer at `--level max`: RISC-V code that changed throughout,
+/// where the whole image as literals, LZMA2-compressed against the old
+/// image as preset dictionary, beats the bsdiff-style streams (15,643 B on
+/// 2026-11-26, against 17,487 B for them and 17,061 B for `zstd
+/// --patch-from` at level 22).
+#[test]
+fn moondancer_max_is_the_whole_image_against_the_old_one() {
+    let Some(PairImages { old, new }) = Corpus::locate().load_or_skip("mcu-moondancer") else {
+        return;
+    };
+    let opts = DiffOptions {
+        threads: 2,
+        ..DiffOptions::for_level(Level::Max)
+    };
+    let patch = diff(&old, &new, &opts).expect("diff");
+    assert_eq!(apply_to_vec(&old, &patch, &Limits::default()).unwrap(), new);
+    let header = PatchHeader::decode(&patch, &Limits::default()).unwrap();
+    assert_eq!(header.codec, Level::Max.codec());
+    if header.codec == deltaseal_diff::Codec::Xz {
+        let body = &patch[header.encoded_len()..];
+        let bh = deltaseal_verify::patch::ChunkBodyHeader::decode(body).unwrap();
+        // One triple (0, 54560, 0): five control bytes.
+        assert_eq!(
+            (bh.ctrl_len, bh.diff_len, bh.ref_len),
+            (5, 0, old.len() as u32)
+        );
+        assert!(patch.len() < 16_000, "{}", patch.len());
+    }
+}

@@ -491,7 +491,7 @@ fn positive_patches(
         o_syn,
         LimitsName::Default,
         Exp::Ok(syn_new),
-        "codec xz (id 2, LZMA2 preset 9e; optional, host appliers only): the same edit as patch_none_synthetic, 3 chunks of 8 KiB",
+        "codec xz (id 2; optional, host appliers only): the same edit as patch_none_synthetic in 4 chunks of 8 KiB; .xz streams (LZMA2 preset 9e), and in chunks 1 and 3 raw LZMA2 extra streams against an 8 KiB old-image reference as preset dictionary (chunk 1: the whole chunk as literals)",
     );
     let name = "patch_zstd_small_chunks_mcu_limits";
     let p = make_patch(

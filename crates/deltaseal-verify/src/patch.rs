@@ -44,7 +44,7 @@ pub use apply::{
 pub(crate) use header::index_len;
 pub use header::{
     CHUNK_BODY_HEADER_LEN, CHUNK_ENTRY_LEN, ChunkBodyHeader, ChunkEntry, HEADER_LEN, PatchHeader,
-    chunk_memory, index_digest,
+    chunk_memory, index_digest, xz_reference_dictionary,
 };
 pub use transform::{Field, Predictor, Transform};
 

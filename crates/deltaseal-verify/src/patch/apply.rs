@@ -664,6 +664,9 @@ fn decode_stream<'a>(
                 FrameReference::Ruzstd(dict) => zstd_into(window, src, dict, buf),
                 #[cfg(feature = "libzstd")]
                 FrameReference::Libzstd(prefix) => libzstd_into(src, &prefix, buf),
+                // read() gives zstd references only for codec zstd.
+                #[cfg(feature = "xz")]
+                FrameReference::Xz(_) => Err(()),
             };
             decoded.map_err(|()| PatchError::Decompress { chunk })?;
             Ok(buf.as_slice())
@@ -671,7 +674,11 @@ fn decode_stream<'a>(
         #[cfg(feature = "xz")]
         Codec::Xz => {
             resize(buf, len_us)?;
-            xz_into(window, src, buf).map_err(|()| PatchError::Decompress { chunk })?;
+            let decoded = match reference {
+                FrameReference::Xz(prefix) if !prefix.is_empty() => lzma2_into(&prefix, src, buf),
+                _ => xz_into(window, src, buf),
+            };
+            decoded.map_err(|()| PatchError::Decompress { chunk })?;
             Ok(buf.as_slice())
         }
     }
@@ -701,6 +708,27 @@ fn xz_into(window: u64, src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
         }
     }
     if s.total_in() != src.len() as u64 || s.total_out() != dst.len() as u64 {
+        return Err(());
+    }
+    Ok(())
+}
+
+/// Decode one raw LZMA2 stream (chunks up to its end marker, no container)
+/// with `reference` as its preset dictionary, which must fill `dst`
+/// exactly and use all of `src`. The dictionary is
+/// [`xz_reference_dictionary`](super::header::xz_reference_dictionary).
+#[cfg(feature = "xz")]
+fn lzma2_into(reference: &[u8], src: &[u8], dst: &mut [u8]) -> Result<(), ()> {
+    use std::io::Read as _;
+    let ref_len = u32::try_from(reference.len()).map_err(drop)?;
+    let extra_len = u32::try_from(dst.len()).map_err(drop)?;
+    let dict = super::header::xz_reference_dictionary(ref_len, extra_len).ok_or(())?;
+    let dict = u32::try_from(dict).map_err(drop)?;
+    let mut reader = lzma_rust2::Lzma2Reader::new(src, dict, Some(reference));
+    reader.read_exact(dst).map_err(drop)?;
+    // The end marker must come next, and nothing after it.
+    let mut probe = [0u8; 1];
+    if reader.read(&mut probe).map_err(drop)? != 0 || !reader.into_inner().is_empty() {
         return Err(());
     }
     Ok(())
@@ -786,6 +814,9 @@ enum FrameReference {
     /// libzstd: the old bytes as a raw-content prefix (empty: none).
     #[cfg(feature = "libzstd")]
     Libzstd(Vec<u8>),
+    /// xz: the old bytes as the LZMA2 preset dictionary.
+    #[cfg(feature = "xz")]
+    Xz(Vec<u8>),
 }
 
 impl FrameReference {
@@ -798,14 +829,22 @@ impl FrameReference {
         }
     }
 
-    /// `old[offset..offset + len]` for `decoder` (see [`read_reference`]).
+    /// `old[offset..offset + len]` for `decoder` or, with codec xz, for
+    /// the LZMA2 decoder (see [`read_reference`]).
     fn read<O: OldImage + ?Sized>(
-        decoder: ZstdDecoder,
+        (codec, decoder): (Codec, ZstdDecoder),
         old: &mut O,
         offset: u64,
         len: u32,
         chunk: u32,
     ) -> Result<Self, PatchError> {
+        #[cfg(feature = "xz")]
+        if codec == Codec::Xz {
+            let mut raw = try_zeroed(old_range(old, offset, len, chunk)?)?;
+            old.read_at(offset, &mut raw)?;
+            return Ok(Self::Xz(raw));
+        }
+        let _ = codec;
         match decoder {
             ZstdDecoder::Ruzstd => Ok(Self::Ruzstd(Some(read_reference(old, offset, len, chunk)?))),
             #[cfg(feature = "libzstd")]
@@ -1011,7 +1050,7 @@ impl ChunkState {
             len => {
                 self.out = Vec::new();
                 self.diff = Vec::new();
-                FrameReference::read(decoder, old, bh.ref_offset, len, chunk)?
+                FrameReference::read((codec, decoder), old, bh.ref_offset, len, chunk)?
             }
         };
         let extra = decode_stream(codec, window, extra_src, reference, &mut self.extra, chunk)?;

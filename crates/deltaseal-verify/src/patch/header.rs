@@ -227,7 +227,17 @@ pub(crate) fn body_memory(
             need
         }
         #[cfg(feature = "xz")]
-        Codec::Xz => window.checked_add(super::XZ_DECODER_OVERHEAD)?,
+        Codec::Xz => {
+            let plain = window.checked_add(super::XZ_DECODER_OVERHEAD)?;
+            match bh.ref_len {
+                0 => plain,
+                // The reference's copy, and the dictionary it is preset in.
+                ref_len => xz_reference_dictionary(ref_len, bh.extra_len)?
+                    .checked_add(u64::from(ref_len))?
+                    .checked_add(super::XZ_DECODER_OVERHEAD)?
+                    .max(plain),
+            }
+        }
     };
     let predictor = match transform {
         Transform::None => 0,
@@ -239,9 +249,29 @@ pub(crate) fn body_memory(
         .checked_add(predictor)
 }
 
-/// A reference (`ref_len > 0`) is only for a zstd-compressed extra stream.
+/// A reference (`ref_len > 0`) is only for a compressed extra stream (zstd
+/// or xz).
 pub(crate) fn reference_allowed(codec: Codec, bh: &ChunkBodyHeader, extra: (&[u8], u32)) -> bool {
-    bh.ref_len == 0 || (codec == Codec::Zstd && extra.0.len() as u64 != u64::from(extra.1))
+    bh.ref_len == 0 || (codec != Codec::None && extra.0.len() as u64 != u64::from(extra.1))
+}
+
+/// Dictionary size of an xz extra stream compressed against a reference of
+/// `ref_len` bytes (docs/format.md, "Extra stream reference"): the next
+/// power of two at or above `ref_len + extra_len`, at least 4096, so the
+/// preset reference and the whole stream fit; `None` above 2^32 - 1.
+///
+/// ```
+/// use deltaseal_verify::patch::xz_reference_dictionary;
+/// assert_eq!(xz_reference_dictionary(59_240, 54_560), Some(128 << 10));
+/// assert_eq!(xz_reference_dictionary(0, 10), Some(4096));
+/// assert_eq!(xz_reference_dictionary(u32::MAX, 1), None);
+/// ```
+pub fn xz_reference_dictionary(ref_len: u32, extra_len: u32) -> Option<u64> {
+    let dict = u64::from(ref_len)
+        .checked_add(u64::from(extra_len))?
+        .max(4096)
+        .checked_next_power_of_two()?;
+    (dict <= u64::from(u32::MAX)).then_some(dict)
 }
 
 /// Heap an extra stream's reference adds to its frame's: two copies of the

@@ -1017,6 +1017,72 @@ fn extra_reference_is_checked() {
     assert_eq!(apply_err(&old, &p), PatchError::MalformedChunk { chunk: 0 });
 }
 
+/// A raw LZMA2 stream of `raw` against the preset dictionary `reference`,
+/// with the dictionary size the reader uses.
+#[cfg(feature = "xz")]
+fn lzma2_against(raw: &[u8], reference: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut options = lzma_rust2::Lzma2Options::with_preset(6);
+    options.lzma_options.dict_size =
+        super::xz_reference_dictionary(reference.len() as u32, raw.len() as u32).unwrap() as u32;
+    options.lzma_options.preset_dict = Some(reference.to_vec());
+    let mut writer = lzma_rust2::Lzma2Writer::new(Vec::new(), options);
+    writer.write_all(raw).unwrap();
+    writer.finish().unwrap()
+}
+
+#[cfg(feature = "xz")]
+#[test]
+fn xz_extra_stream_decodes_against_its_reference_and_nothing_else() {
+    let old = ref_old();
+    let new = ref_new(&old);
+    // The one-chunk patch, its codec xz and its declared memory that of xz.
+    let with_stream = |stream: &[u8], decl: (u64, u32)| {
+        let mut p = ref_patch_with_frame(&old, &new, stream, decl);
+        p[10] = Codec::Xz.id();
+        let body = &p[HEADER_LEN + CHUNK_ENTRY_LEN..];
+        let memory = chunk_memory(Codec::Xz, Transform::None, new.len() as u64, body).unwrap();
+        p[96..104].copy_from_slice(&memory.to_le_bytes());
+        (p, memory)
+    };
+    let stream = lzma2_against(&new, &old[1024..3072]);
+    assert!(
+        stream.len() < 1000,
+        "copies from the reference: {}",
+        stream.len()
+    );
+    let (p, memory) = with_stream(&stream, (1024, 2048));
+    assert_eq!(apply_to_vec(&old, &p, &Limits::default()).unwrap(), new);
+    // Output and extra buffers (1680 bytes each), 4 control bytes, the
+    // dictionary (2048 + 1680 -> 4096), the reference's copy and the
+    // decoder allowance.
+    assert_eq!(memory, 2 * 1680 + 4 + 4096 + 2048 + (1 << 20));
+    // Another reference of the same length: other bytes, refused by the
+    // output digest (or by the decoder).
+    let (other, _) = with_stream(&stream, (0, 2048));
+    assert!(matches!(
+        apply_err(&old, &other),
+        PatchError::OutputDigestMismatch { chunk: 0 } | PatchError::Decompress { chunk: 0 }
+    ));
+    // A byte after the end marker, no end marker, a flipped bit.
+    let mut trailing = stream.clone();
+    trailing.push(0);
+    let mut flipped = stream.clone();
+    flipped[stream.len() / 2] ^= 0x10;
+    let truncated = &stream[..stream.len() - 1];
+    for bad in [&trailing[..], truncated, &flipped] {
+        let (p, _) = with_stream(bad, (1024, 2048));
+        assert!(
+            matches!(
+                apply_err(&old, &p),
+                PatchError::Decompress { chunk: 0 } | PatchError::OutputDigestMismatch { chunk: 0 }
+            ),
+            "{}",
+            bad.len()
+        );
+    }
+}
+
 #[test]
 fn reference_dictionary_holds_the_old_bytes() {
     // The fixed tables must stay acceptable to the decoder.
