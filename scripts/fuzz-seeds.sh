@@ -26,7 +26,7 @@ seed() { # seed TARGET FILE
 for f in "$vectors"/bundle/*.bundle; do seed bundle_decode "$f"; done
 for f in "$vectors"/root/*.cbor; do seed root_decode "$f"; done
 for f in "$vectors"/patch/*.dsp; do seed patch_header "$f"; done
-# patch_apply input: [codec][new size - 1: u16 LE][old len: u8][old bytes][chunk body]
+# patch_apply input: [codec: 0 none, 1 zstd, 0x80 xz][new size - 1: u16 LE][old len: u8][old bytes][chunk body]
 python3 - "$vectors" "$corpus/patch_apply" <<'PY'
 import hashlib, pathlib, struct, sys
 vectors, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
@@ -45,7 +45,7 @@ for f in sorted((vectors / "patch").glob("*.dsp")):
     if not body or out_len == 0 or out_len > 65536:
         continue
     old = b""  # the fuzzer explores old images itself; bodies are the interesting part
-    data = bytes([codec & 1]) + struct.pack("<H", out_len - 1) + bytes([len(old)]) + old + body
+    data = bytes([0x80 if codec == 2 else codec & 1]) + struct.pack("<H", out_len - 1) + bytes([len(old)]) + old + body
     (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
 PY
 # cose_sign1 input: the COSE_Sign1 blocks of the bundles' authentication
