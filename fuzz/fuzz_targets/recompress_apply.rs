@@ -18,23 +18,10 @@
 use std::sync::OnceLock;
 
 use deltaseal_diff::{DiffOptions, Level, Transform, diff};
-use deltaseal_recompress::{LzmaParams, RecompressHeader, Region, apply, MAGIC};
+use deltaseal_recompress::{LzmaParams, MAGIC, RecompressHeader, Region, apply, lzma_encode as encode};
 use deltaseal_verify::digest::sha256;
 use deltaseal_verify::patch::ApplyOptions;
 use libfuzzer_sys::fuzz_target;
-
-/// The `.lzma` data (no header) of `raw` with `params`.
-fn encode(raw: &[u8], params: &LzmaParams) -> Vec<u8> {
-    let props = lzma_sdk_rs::LzmaProps {
-        lc: params.lc,
-        lp: params.lp,
-        pb: params.pb,
-        dict_size: params.dict_size,
-        fb: u32::from(params.fb),
-        mc: params.mc,
-    };
-    lzma_sdk_rs::encode(raw, &props)
-}
 
 struct Old {
     image: Vec<u8>,

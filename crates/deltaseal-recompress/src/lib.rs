@@ -49,6 +49,8 @@ use deltaseal_verify::patch::{
 };
 use sha2::{Digest as _, Sha256};
 
+pub use lzma::encode as lzma_encode;
+
 pub use format::{
     HEADER_LEN, Limits, LzmaParams, MAGIC, REGION_LEN, RecompressHeader, Region, VERSION,
     is_recompressing,

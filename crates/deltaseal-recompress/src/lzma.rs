@@ -140,7 +140,16 @@ fn alone_header(region: &Region) -> [u8; ALONE_HEADER_LEN] {
 }
 
 /// Compress `raw` as the LZMA SDK's `LzmaEncode` does with `params` (no
-/// end marker, no header).
+/// end marker, no header): what [`apply`](crate::apply) writes for a new
+/// image's region.
+///
+/// ```
+/// use deltaseal_recompress::{LzmaParams, lzma_encode};
+/// let params = LzmaParams { lc: 3, lp: 0, pb: 2, dict_size: 1 << 16, fb: 32, mc: 32 };
+/// let stream = lzma_encode(&b"firmware ".repeat(1000), &params);
+/// assert_eq!(stream[0], 0); // the range coder's first byte
+/// assert!(stream.len() < 200);
+/// ```
 pub fn encode(raw: &[u8], params: &LzmaParams) -> Vec<u8> {
     let props = lzma_sdk_rs::LzmaProps {
         lc: params.lc,

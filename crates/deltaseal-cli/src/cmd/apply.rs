@@ -60,19 +60,11 @@ pub fn run(args: &Args) -> Result<()> {
     drop(index);
     check_expected(args, &header.new_digest)?;
     let mut out = AtomicFile::create(&args.output)?;
-    let jobs = jobs(args);
     // Chunk bodies are read from the file as workers need them: memory
     // stays at about `jobs` x the declared decoder memory, whatever the sizes.
     let bar = crate::ui::bytes_bar(header.new_size, "applying");
     let mut sink = crate::ui::ProgressSink::new(&mut out, bar);
-    // libzstd: several times ruzstd's speed on the host. The output is a
-    // temporary file removed unless every check passes, so the old image's
-    // digest need only name a failure (OldImageCheck::OnFailure).
-    let options = ApplyOptions {
-        threads: jobs,
-        decoder: ZstdDecoder::Libzstd,
-        old_image: OldImageCheck::OnFailure,
-    };
+    let options = host_options(args);
     let summary = patch::apply_parallel_from(old, &header, patch_file, &mut sink, options);
     sink.finish();
     let summary = summary.with_context(cannot)?;
@@ -110,10 +102,19 @@ fn check_expected(args: &Args, new_digest: &[u8; 32]) -> Result<()> {
     Ok(())
 }
 
-fn jobs(args: &Args) -> usize {
-    match args.jobs {
+/// `-j` workers decoding with libzstd, several times ruzstd's speed on the
+/// host. The output is a temporary file removed unless every check passes,
+/// so the old image's digest need only name a failure
+/// (`OldImageCheck::OnFailure`).
+fn host_options(args: &Args) -> ApplyOptions {
+    let threads = match args.jobs {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
+    };
+    ApplyOptions {
+        threads,
+        decoder: ZstdDecoder::Libzstd,
+        old_image: OldImageCheck::OnFailure,
     }
 }
 
@@ -130,12 +131,8 @@ fn run_recompressing(args: &Args) -> Result<()> {
     let mut out = AtomicFile::create(&args.output)?;
     let bar = crate::ui::bytes_bar(header.new_size, "applying");
     let mut sink = crate::ui::ProgressSink::new(&mut out, bar);
-    let options = ApplyOptions {
-        threads: jobs(args),
-        decoder: ZstdDecoder::Libzstd,
-        old_image: OldImageCheck::OnFailure,
-    };
     let limits = RecompressLimits::default();
+    let options = host_options(args);
     let applied = deltaseal_recompress::apply(&old, &patch_bytes, &mut sink, &limits, options);
     sink.finish();
     let applied = applied.with_context(cannot)?;
