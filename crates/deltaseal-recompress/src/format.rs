@@ -3,8 +3,9 @@
 
 use crate::RecompressError;
 
-/// The first 8 bytes of a recompressing patch.
-pub const MAGIC: [u8; 8] = *b"DSLRECMP";
+/// The first 8 bytes of a recompressing patch (defined beside the patch
+/// format's, which `deltaseal-verify` refuses by name).
+pub const MAGIC: [u8; 8] = deltaseal_verify::patch::RECOMPRESSING_MAGIC;
 /// The format version this crate writes and reads.
 pub const VERSION: u16 = 1;
 /// Length of the fixed header.

@@ -226,7 +226,7 @@ pub fn index_digest(patch: &[u8], limits: &Limits) -> Result<[u8; 32], Recompres
 /// first, then the patch's index digest, old and new sizes and digests
 /// against the manifest, then [`apply`]. What `deltaseal verify` runs for
 /// a bundle whose payload [`is_recompressing`]; devices refuse such
-/// payloads (their patch reader does not know the magic).
+/// payloads (`deltaseal_verify::patch::PatchError::Recompressing`).
 pub fn apply_update<S: ImageSink + Send + ?Sized>(
     approved: &Approved<'_>,
     old: &[u8],

@@ -51,6 +51,11 @@ pub use transform::{Field, Predictor, Transform};
 /// The 8 magic bytes every patch starts with (all versions).
 pub const MAGIC: [u8; 8] = *b"DSLPATCH";
 
+/// The magic of a recompressing patch (crate `deltaseal-recompress`, host
+/// appliers only; docs/format.md): this reader refuses it as
+/// [`PatchError::Recompressing`], so a device says why it cannot apply one.
+pub const RECOMPRESSING_MAGIC: [u8; 8] = *b"DSLRECMP";
+
 /// The newest format version: version 4 is version 3 with header byte 11
 /// naming a [`Transform`] (branch-target prediction) where version 3 has a
 /// zero. Writers write version 3 for patches without a transform, so
@@ -163,6 +168,13 @@ pub enum PatchError {
     /// The patch does not start with [`MAGIC`].
     #[error("not a deltaseal patch (bad magic)")]
     BadMagic,
+    /// The patch is a recompressing patch (magic `DSLRECMP`, crate
+    /// `deltaseal-recompress`): it re-encodes LZMA streams on apply, which
+    /// only host appliers do.
+    #[error(
+        "a recompressing patch (LZMA streams re-encoded on apply): host appliers only (`deltaseal apply`, `deltaseal verify`)"
+    )]
+    Recompressing,
     /// The format version is not [`FORMAT_VERSION`].
     #[error(
         "unsupported patch format version {found} (this reader reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}; re-create the patch with this deltaseal)"

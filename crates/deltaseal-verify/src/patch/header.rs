@@ -377,8 +377,10 @@ impl PatchHeader {
         limits: &Limits,
     ) -> Result<PatchHeader, PatchError> {
         let mut r = Reader::new(index);
-        if r.array::<8>().map_err(|_| PatchError::BadMagic)? != MAGIC {
-            return Err(PatchError::BadMagic);
+        match r.array::<8>().map_err(|_| PatchError::BadMagic)? {
+            MAGIC => {}
+            super::RECOMPRESSING_MAGIC => return Err(PatchError::Recompressing),
+            _ => return Err(PatchError::BadMagic),
         }
         let version = r.u16()?;
         if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {

@@ -214,6 +214,10 @@ fn bad_magic() {
     let mut p = sample_patch();
     p[0] ^= 1;
     assert_eq!(apply_err(OLD, &p), PatchError::BadMagic);
+    // A recompressing patch says so (host appliers only).
+    let mut p = sample_patch();
+    p[..8].copy_from_slice(b"DSLRECMP");
+    assert_eq!(apply_err(OLD, &p), PatchError::Recompressing);
 }
 
 #[test]
