@@ -702,6 +702,13 @@ fn crafted_patches(
             "a wrong magic is refused",
         ),
         (
+            "patch_recompressing_magic",
+            |p| p[..8].copy_from_slice(b"DSLRECMP"),
+            D,
+            "patch.Recompressing",
+            "the magic of a recompressing patch (LZMA streams re-encoded on apply; docs/format.md) is refused by name: host appliers only",
+        ),
+        (
             "patch_version_0",
             |p| set_le::<2>(p, 8, 0),
             D,
