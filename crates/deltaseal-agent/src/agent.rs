@@ -531,12 +531,7 @@ impl<S: Storage> Agent<S> {
             .map_err(|e| AgentError::Update(UpdateError::Payload(e)))?;
         let header = PatchHeader::decode(payload, &self.limits)?;
         let index = patch::index_digest(payload, &self.limits)?;
-        if index != manifest.patch.index_digest
-            || header.old_size != manifest.precursor.size
-            || header.old_digest != manifest.precursor.digest
-            || header.new_size != manifest.target.size
-            || header.new_digest != manifest.target.digest
-        {
+        if !manifest.names_patch(&index, &header.precursor(), &header.target()) {
             return Err(AgentError::Update(UpdateError::PatchManifestMismatch));
         }
         // 7: the precursor is the running image.

@@ -44,7 +44,13 @@ impl Fixture {
     }
 
     fn release(&self, key: &str, sequence: u64, out: &str) {
-        self.ok(&[
+        self.release_with(key, sequence, out, &[]);
+    }
+
+    /// `release` of old.bin to new.bin with `extra` engine flags.
+    fn release_with(&self, key: &str, sequence: u64, out: &str, extra: &[&str]) {
+        let sequence = sequence.to_string();
+        let mut args = vec![
             "release",
             "--old",
             "old.bin",
@@ -53,14 +59,16 @@ impl Fixture {
             "--key",
             key,
             "--sequence",
-            &sequence.to_string(),
+            &sequence,
             "--vendor",
             "example.com",
             "--class",
             "pump-v2",
             "-o",
             out,
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args);
     }
 
     /// `verify --old old.bin -o out.bin` on `bundle` with extra args.
@@ -158,25 +166,7 @@ fn max_level_sees_through_lzma_streams_and_apply_compresses_them_again() {
     // (its manifest binds the recompressing index digest), and `verify`
     // applies it; a device agent would refuse it.
     f.ok(&["keygen", "-o", "k.pem"]);
-    f.ok(&[
-        "release",
-        "--old",
-        "old.bin",
-        "--new",
-        "new.bin",
-        "--key",
-        "k.pem",
-        "--sequence",
-        "3",
-        "--vendor",
-        "example.com",
-        "--class",
-        "uefi",
-        "--level",
-        "max",
-        "-o",
-        "u.bundle",
-    ]);
+    f.release_with("k.pem", 3, "u.bundle", &["--level", "max"]);
     let bundle = std::fs::read(f.path("u.bundle")).unwrap();
     assert!(find(&bundle, b"DSLRECMP").is_some());
     f.ok(&f.verify_args("u.bundle", &[]));

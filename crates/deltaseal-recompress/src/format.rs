@@ -1,6 +1,8 @@
 //! The recompressing patch's header and region tables (docs/format.md,
 //! "Recompressing patch").
 
+use deltaseal_verify::bundle::ImageRef;
+
 use crate::RecompressError;
 
 /// The first 8 bytes of a recompressing patch (defined beside the patch
@@ -116,6 +118,22 @@ pub struct RecompressHeader {
 }
 
 impl RecompressHeader {
+    /// The old image this patch applies to, as a manifest names it.
+    pub fn precursor(&self) -> ImageRef {
+        ImageRef {
+            size: self.old_size,
+            digest: self.old_digest,
+        }
+    }
+
+    /// The new image this patch makes, as a manifest names it.
+    pub fn target(&self) -> ImageRef {
+        ImageRef {
+            size: self.new_size,
+            digest: self.new_digest,
+        }
+    }
+
     /// Bytes of header and region tables: where the inner patch starts.
     pub fn encoded_len(&self) -> usize {
         HEADER_LEN + REGION_LEN * (self.old_regions.len() + self.new_regions.len())

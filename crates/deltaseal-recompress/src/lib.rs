@@ -239,12 +239,11 @@ pub fn apply_update<S: ImageSink + Send + ?Sized>(
         .checked_payload()
         .map_err(RecompressError::Payload)?;
     let header = RecompressHeader::decode(payload, limits)?;
-    let agrees = index_digest(payload, limits)? == manifest.patch.index_digest
-        && header.old_size == manifest.precursor.size
-        && header.old_digest == manifest.precursor.digest
-        && header.new_size == manifest.target.size
-        && header.new_digest == manifest.target.digest;
-    if !agrees {
+    if !manifest.names_patch(
+        &index_digest(payload, limits)?,
+        &header.precursor(),
+        &header.target(),
+    ) {
         return Err(RecompressError::PatchManifestMismatch);
     }
     apply(old, payload, sink, limits, options)

@@ -668,11 +668,7 @@ where
     // The raw index is not needed once decoded: free it before the old
     // image is hashed (memory_bound counts it only while it is parsed).
     drop(index);
-    let agrees = header.old_size == manifest.precursor.size
-        && header.old_digest == manifest.precursor.digest
-        && header.new_size == manifest.target.size
-        && header.new_digest == manifest.target.digest;
-    if !agrees {
+    if header.precursor() != manifest.precursor || header.target() != manifest.target {
         return Err(StreamError::Update(UpdateError::PatchManifestMismatch));
     }
     check_old(old, &header).map_err(|e| match e {

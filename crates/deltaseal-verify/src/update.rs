@@ -60,12 +60,7 @@ where
     }
     let header = PatchHeader::decode(payload, limits).map_err(UpdateError::Patch)?;
     let index_digest = patch::index_digest(payload, limits).map_err(UpdateError::Patch)?;
-    let agrees = index_digest == manifest.patch.index_digest
-        && header.old_size == manifest.precursor.size
-        && header.old_digest == manifest.precursor.digest
-        && header.new_size == manifest.target.size
-        && header.new_digest == manifest.target.digest;
-    if !agrees {
+    if !manifest.names_patch(&index_digest, &header.precursor(), &header.target()) {
         return Err(UpdateError::PatchManifestMismatch);
     }
     // apply() hashes the old image before writing anything; since the header

@@ -194,6 +194,29 @@ pub fn decode_suit_digest(bytes: &[u8]) -> Result<[u8; 32], DecodeError> {
 }
 
 impl Manifest {
+    /// Whether this manifest names the patch whose index digest is
+    /// `index_digest` and which turns `precursor` into `target` (sizes and
+    /// digests, as the patch's header declares them): the check an applier
+    /// makes before it trusts a payload's header.
+    ///
+    /// ```
+    /// # fn demo(manifest: &deltaseal_verify::bundle::Manifest) {
+    /// use deltaseal_verify::bundle::ImageRef;
+    /// let empty = ImageRef { size: 0, digest: [0; 32] };
+    /// let _ = manifest.names_patch(&[0; 32], &empty, &empty);
+    /// # }
+    /// ```
+    pub fn names_patch(
+        &self,
+        index_digest: &[u8; 32],
+        precursor: &ImageRef,
+        target: &ImageRef,
+    ) -> bool {
+        self.patch.index_digest == *index_digest
+            && self.precursor == *precursor
+            && self.target == *target
+    }
+
     /// Strictly decodes a SUIT_Manifest (the bytes inside the envelope's
     /// manifest bstr).
     pub fn decode(bytes: &[u8]) -> Result<Manifest, DecodeError> {

@@ -4,6 +4,7 @@ use alloc::vec::Vec;
 
 use super::transform::{Transform, predictor_memory};
 use super::{Codec, FORMAT_VERSION, Limits, MAGIC, OLDEST_FORMAT_VERSION, PatchError};
+use crate::bundle::ImageRef;
 use crate::digest::sha256;
 
 /// Length of the fixed header in bytes.
@@ -346,6 +347,22 @@ impl Writer<'_> {
 }
 
 impl PatchHeader {
+    /// The old image this patch applies to, as a manifest names it.
+    pub fn precursor(&self) -> ImageRef {
+        ImageRef {
+            size: self.old_size,
+            digest: self.old_digest,
+        }
+    }
+
+    /// The new image this patch makes, as a manifest names it.
+    pub fn target(&self) -> ImageRef {
+        ImageRef {
+            size: self.new_size,
+            digest: self.new_digest,
+        }
+    }
+
     /// Decode and check the header and chunk table of `patch`.
     ///
     /// Checks, in order: magic, version, codec, reserved fields, chunk size,
