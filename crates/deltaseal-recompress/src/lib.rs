@@ -151,20 +151,19 @@ pub fn diff(
     options: &DiffOptions,
 ) -> Result<Option<Vec<u8>>, RecompressError> {
     let limits = Limits::default();
-    let new_streams: Vec<_> = lzma::find_streams(new, &limits)
-        .into_iter()
-        .filter_map(|mut found| {
-            let start = usize::try_from(found.region.offset).ok()?;
-            let stored = new
-                .get(start..)?
-                .get(..usize::try_from(found.region.stored_len).ok()?)?;
-            found.region.params = lzma::encoder_candidates(&found.region.params)
-                .into_iter()
-                .find(|params| lzma::encode(&found.raw, params) == stored)?;
-            Some(found)
-        })
-        .collect();
-    let new_streams = within_limits(new_streams, &limits);
+    // Only reproducible streams count towards the limits, and trial
+    // encodes stop once they are reached.
+    let reproducible = lzma::find_streams(new, &limits).filter_map(|mut found| {
+        let start = usize::try_from(found.region.offset).ok()?;
+        let stored = new
+            .get(start..)?
+            .get(..usize::try_from(found.region.stored_len).ok()?)?;
+        found.region.params = lzma::encoder_candidates(&found.region.params)
+            .into_iter()
+            .find(|params| lzma::encode(&found.raw, params) == stored)?;
+        Some(found)
+    });
+    let new_streams = within_limits(reproducible, &limits);
     if new_streams.is_empty() {
         return Ok(None);
     }
@@ -249,19 +248,17 @@ pub fn apply_update<S: ImageSink + Send + ?Sized>(
     apply(old, payload, sink, limits, options)
 }
 
-/// The first streams that fit in `limits` (count and decompressed total).
-fn within_limits(mut streams: Vec<lzma::Found>, limits: &Limits) -> Vec<lzma::Found> {
+/// The first streams that fit in `limits` (count and decompressed total);
+/// `streams` is not advanced past the first one that does not fit.
+fn within_limits(streams: impl Iterator<Item = lzma::Found>, limits: &Limits) -> Vec<lzma::Found> {
     let mut raw_total = 0u64;
-    let fits = streams
-        .iter()
+    streams
         .take(limits.max_regions as usize)
         .take_while(|s| {
             raw_total = raw_total.saturating_add(s.region.raw_len);
             raw_total <= limits.max_raw_len
-        });
-    let keep = fits.count();
-    streams.truncate(keep);
-    streams
+        })
+        .collect()
 }
 
 /// `image` with each stream's bytes replaced by what they decompress to.
@@ -480,5 +477,60 @@ impl<S: ImageSink + ?Sized> ImageSink for RecompressSink<'_, S> {
             self.failure = Some(err);
             ImageIoError::Write
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+
+    fn stream(offset: u64, raw_len: u64) -> lzma::Found {
+        let params = LzmaParams {
+            lc: 3,
+            lp: 0,
+            pb: 2,
+            dict_size: 1 << 16,
+            fb: 32,
+            mc: 32,
+        };
+        lzma::Found {
+            region: Region {
+                offset,
+                stored_len: 1,
+                raw_len,
+                params,
+            },
+            raw: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn within_limits_stops_at_the_first_stream_that_does_not_fit() {
+        let pulled = Cell::new(0);
+        let counted = |n: u64, raw_len: u64| {
+            (0..n)
+                .map(move |i| stream(i, raw_len))
+                .inspect(|_| pulled.set(pulled.get() + 1))
+        };
+        let limits = Limits {
+            max_regions: 3,
+            ..Limits::default()
+        };
+        let kept = within_limits(counted(10, 1), &limits);
+        assert_eq!(kept.len(), 3);
+        // Trial encodes and decodes happen as streams are pulled: no more
+        // than the limit.
+        assert_eq!(pulled.get(), 3);
+
+        pulled.set(0);
+        let limits = Limits {
+            max_raw_len: 250,
+            ..Limits::default()
+        };
+        let kept = within_limits(counted(10, 100), &limits);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(pulled.get(), 3);
     }
 }

@@ -25,37 +25,40 @@ pub struct Found {
 }
 
 /// Every `.lzma` stream in `image` with a known decompressed size of at
-/// least 4 KiB that liblzma decodes, in order, without overlaps.
+/// least 4 KiB that liblzma decodes, in order, without overlaps. Lazy:
+/// each stream is decoded when the iterator reaches it, so a caller that
+/// stops early (at its limits) decodes no more.
 ///
 /// A candidate header has a valid properties byte, a dictionary the SDK
 /// writes (2^n or 3 * 2^n, or a multiple of 1 MiB), a size within
 /// `limits`, and is followed by a 0 byte (the range coder's first output
 /// byte always is): few positions of real images pass that before the
 /// trial decode.
-pub fn find_streams(image: &[u8], limits: &Limits) -> Vec<Found> {
-    let mut found = Vec::new();
+pub fn find_streams<'a>(image: &'a [u8], limits: &'a Limits) -> impl Iterator<Item = Found> + 'a {
     let mut at = 0usize;
-    while let Some(window) = image.get(at..).filter(|w| !w.is_empty()) {
-        let stream = candidate(window, limits).and_then(|(params, raw_len)| {
-            let (raw, stored_len) = decode_alone(window, raw_len, params.dict_size)?;
-            let region = Region {
-                offset: u64::try_from(at + ALONE_HEADER_LEN).ok()?,
-                stored_len,
-                raw_len,
-                params,
-            };
-            Some(Found { region, raw })
-        });
-        at = match stream {
-            Some(stream) => {
-                let len = usize::try_from(stream.region.stored_len).unwrap_or(usize::MAX);
-                found.push(stream);
-                at.saturating_add(ALONE_HEADER_LEN).saturating_add(len)
+    core::iter::from_fn(move || {
+        while let Some(window) = image.get(at..).filter(|w| !w.is_empty()) {
+            let stream = candidate(window, limits).and_then(|(params, raw_len)| {
+                let (raw, stored_len) = decode_alone(window, raw_len, params.dict_size)?;
+                let region = Region {
+                    offset: u64::try_from(at + ALONE_HEADER_LEN).ok()?,
+                    stored_len,
+                    raw_len,
+                    params,
+                };
+                Some(Found { region, raw })
+            });
+            match stream {
+                Some(stream) => {
+                    let len = usize::try_from(stream.region.stored_len).unwrap_or(usize::MAX);
+                    at = at.saturating_add(ALONE_HEADER_LEN).saturating_add(len);
+                    return Some(stream);
+                }
+                None => at += 1,
             }
-            None => at + 1,
-        };
-    }
-    found
+        }
+        None
+    })
 }
 
 /// The parameters and decompressed size a `.lzma` header at the start of
@@ -219,7 +222,7 @@ mod tests {
         let mut image = vec![0x5d; 100];
         image.extend_from_slice(&stream);
         image.extend_from_slice(&[0xff; 50]);
-        let found = find_streams(&image, &Limits::default());
+        let found: Vec<_> = find_streams(&image, &Limits::default()).collect();
         assert_eq!(found.len(), 1);
         let f = &found[0];
         assert_eq!(f.region.offset, 100 + ALONE_HEADER_LEN as u64);
@@ -239,10 +242,13 @@ mod tests {
         let raw = sample(20_000);
         let mut stream = alone(&raw, &PARAMS);
         assert_eq!(
-            find_streams(&stream[..stream.len() - 1], &Limits::default()).len(),
+            find_streams(&stream[..stream.len() - 1], &Limits::default()).count(),
             0
         );
-        let region = find_streams(&stream, &Limits::default())[0].region;
+        let region = find_streams(&stream, &Limits::default())
+            .next()
+            .unwrap()
+            .region;
         let data = stream[ALONE_HEADER_LEN..].to_vec();
         assert!(decode_region(&region, &data[..data.len() - 1]).is_none());
         let short = Region {
@@ -252,18 +258,18 @@ mod tests {
         assert!(decode_region(&short, &data).is_none());
         // A larger announced size than the data hold.
         stream[5] = stream[5].wrapping_add(1);
-        assert_eq!(find_streams(&stream, &Limits::default()).len(), 0);
+        assert_eq!(find_streams(&stream, &Limits::default()).count(), 0);
     }
 
     #[test]
     fn small_and_oversized_streams_are_skipped() {
         let small = alone(&sample(4000), &PARAMS);
-        assert_eq!(find_streams(&small, &Limits::default()).len(), 0);
+        assert_eq!(find_streams(&small, &Limits::default()).count(), 0);
         let big = alone(&sample(10_000), &PARAMS);
         let limits = Limits {
             max_raw_len: 9_999,
             ..Limits::default()
         };
-        assert_eq!(find_streams(&big, &limits).len(), 0);
+        assert_eq!(find_streams(&big, &limits).count(), 0);
     }
 }
