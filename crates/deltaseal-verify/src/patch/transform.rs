@@ -87,22 +87,43 @@ const X86_NEXT: [(u8, u8); 256] = {
     t
 };
 
-/// Whether any of the 8 positions of `block` (9 bytes: each position's byte
-/// and the next) may start an x86 field: an E8 or E9, a 0F, or a next byte
-/// that is a RIP-relative ModRM (& C7 = 05). A superset of [`X86_NEXT`]'s
-/// test, so a `false` skips no field.
-fn x86_block_may_start_field(block: &[u8]) -> bool {
+/// The positions of `block` (9 bytes: each of 8 positions' byte and the
+/// next) that may start an x86 field, as bit 7 of the mask's byte at that
+/// position: an E8 or E9, a 0F before 80..8F, or a next byte that is a
+/// RIP-relative ModRM (& C7 = 05). A superset of [`X86_NEXT`]'s test, so a
+/// clear bit skips no field.
+fn x86_block_field_starts(block: &[u8]) -> u64 {
     let (Some(ops), Some(nexts)) = (block.get(..8), block.get(1..9)) else {
-        return true;
+        return u64::MAX;
     };
     let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
     let (ops, nexts) = (word(ops), word(nexts));
     let every = |b: u8| u64::from_ne_bytes([b; 8]);
-    // Some byte of `v` is zero (exact: no false negatives).
-    let has_zero = |v: u64| v.wrapping_sub(every(0x01)) & !v & every(0x80) != 0;
-    has_zero((ops & every(0xFE)) ^ every(0xE8))
-        || has_zero(ops ^ every(0x0F))
-        || has_zero((nexts & every(0xC7)) ^ every(0x05))
+    // Bit 7 of each zero byte of `v` (exact: no carries between bytes).
+    let zeros = |v: u64| !((v & every(0x7F)).wrapping_add(every(0x7F)) | v) & every(0x80);
+    zeros((ops & every(0xFE)) ^ every(0xE8))
+        | (zeros(ops ^ every(0x0F)) & zeros((nexts & every(0xF0)) ^ every(0x80)))
+        | zeros((nexts & every(0xC7)) ^ every(0x05))
+}
+
+/// [`x86_block_field_starts`] of the 32 positions of `block` (33 bytes),
+/// as four masks of 8 positions each: the same test, in a form the
+/// compiler turns into a few vector compares for all 32 at once.
+fn x86_block32_field_starts(block: &[u8; 33]) -> [u64; 4] {
+    let (Some(ops), Some(nexts)) = (block.get(..32), block.get(1..)) else {
+        return [u64::MAX; 4];
+    };
+    let mut flags = [0u8; 32];
+    for ((flag, &op), &next) in flags.iter_mut().zip(ops).zip(nexts) {
+        let start =
+            (op & 0xFE == 0xE8) | ((op == 0x0F) & (next & 0xF0 == 0x80)) | (next & 0xC7 == 0x05);
+        *flag = u8::from(start) << 7;
+    }
+    let mut masks = [0u64; 4];
+    for (mask, eight) in masks.iter_mut().zip(flags.chunks_exact(8)) {
+        *mask = u64::from_le_bytes(eight.try_into().unwrap_or([0x80; 8]));
+    }
+    masks
 }
 
 fn word(bytes: &[u8], at: usize) -> Option<u32> {
@@ -151,41 +172,61 @@ impl Transform {
         match self {
             Transform::None => None,
             Transform::X86 => {
-                let mut q = from;
-                loop {
-                    // Eight positions at a time first: most blocks of x86
-                    // code hold no byte that could start a field, and one
-                    // test of two words passes over all eight.
-                    while let Some(block) = bytes.get(q..q.checked_add(9)?) {
-                        if x86_block_may_start_field(block) {
-                            break;
-                        }
-                        q = q.checked_add(8)?;
+                // The x86 field that starts at `at`, if any.
+                let at_q = |at: usize| {
+                    let (&op, &next) = (bytes.get(at)?, bytes.get(at.checked_add(1)?)?);
+                    let &(mask, value) = X86_NEXT.get(usize::from(op))?;
+                    if next & mask != value {
+                        return None;
                     }
-                    // Then one by one, up to the next block.
-                    let block_end = q.checked_add(8)?;
-                    while q < block_end {
-                        let (&op, &next) = (bytes.get(q)?, bytes.get(q.checked_add(1)?)?);
-                        let at = q;
-                        q = q.checked_add(1)?;
-                        // One compare per byte, no jump table: most bytes fail it.
-                        let Some(&(mask, value)) = X86_NEXT.get(usize::from(op)) else {
-                            continue;
-                        };
-                        if next & mask != value {
-                            continue;
+                    // (field, anchor) offsets from the opcode.
+                    let offsets = if op == 0xE8 || op == 0xE9 {
+                        (1, 5)
+                    } else {
+                        (2, 6)
+                    };
+                    field(at, offsets)
+                };
+                let mut q = from;
+                // 32 positions at a time, then eight: one test marks the
+                // few positions that may start a field (most blocks of
+                // x86 code hold none), and only those are looked at.
+                while let Some(block) = bytes.get(q..q.checked_add(33)?) {
+                    let masks = block
+                        .try_into()
+                        .map_or([u64::MAX; 4], x86_block32_field_starts);
+                    let mut eight = q;
+                    for mut starts in masks {
+                        while starts != 0 {
+                            let at = eight.checked_add((starts.trailing_zeros() / 8) as usize)?;
+                            starts &= starts.wrapping_sub(1);
+                            if let Some(f) = at_q(at) {
+                                return Some(f);
+                            }
                         }
-                        // (field, anchor) offsets from the opcode.
-                        let offsets = if op == 0xE8 || op == 0xE9 {
-                            (1, 5)
-                        } else {
-                            (2, 6)
-                        };
-                        if let Some(f) = field(at, offsets) {
+                        eight = eight.checked_add(8)?;
+                    }
+                    q = eight;
+                }
+                while let Some(block) = bytes.get(q..q.checked_add(9)?) {
+                    let mut starts = x86_block_field_starts(block);
+                    while starts != 0 {
+                        let at = q.checked_add((starts.trailing_zeros() / 8) as usize)?;
+                        starts &= starts.wrapping_sub(1);
+                        if let Some(f) = at_q(at) {
                             return Some(f);
                         }
                     }
+                    q = q.checked_add(8)?;
                 }
+                // Then one by one, up to the last byte (which starts none).
+                while q.checked_add(1)? < bytes.len() {
+                    if let Some(f) = at_q(q) {
+                        return Some(f);
+                    }
+                    q = q.checked_add(1)?;
+                }
+                None
             }
             Transform::Thumb2 => {
                 // Even image offsets only; the first halfword's high byte
@@ -558,10 +599,10 @@ mod tests {
     #[test]
     fn the_block_test_misses_no_x86_field_start() {
         // Every pair that starts a field, at every position of a block of
-        // otherwise field-free bytes, makes the block test pass; the
-        // field-free block alone does not.
+        // otherwise field-free bytes, marks its position in the block
+        // test; the field-free block alone marks none.
         let quiet = [0x90u8; 9];
-        assert!(!x86_block_may_start_field(&quiet));
+        assert_eq!(x86_block_field_starts(&quiet), 0);
         for op in 0..=255u8 {
             for next in 0..=255u8 {
                 let (mask, value) = X86_NEXT[usize::from(op)];
@@ -572,11 +613,32 @@ mod tests {
                     let mut block = quiet;
                     block[at] = op;
                     block[at + 1] = next;
-                    assert!(
-                        x86_block_may_start_field(&block),
+                    assert_ne!(
+                        x86_block_field_starts(&block) & (0x80 << (8 * at)),
+                        0,
                         "{op:02x} {next:02x} at {at}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_32_position_block_test_marks_what_the_8_position_one_marks() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let bytes: Vec<u8> = (0..40_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                [0xE8, 0xE9, 0x0F, 0x85, 0x05, 0x3D, x as u8, (x >> 8) as u8][(x >> 61) as usize]
+            })
+            .collect();
+        for q in 0..bytes.len() - 33 {
+            let wide = x86_block32_field_starts(bytes[q..q + 33].try_into().unwrap());
+            for (k, mask) in wide.into_iter().enumerate() {
+                let at = q + 8 * k;
+                assert_eq!(mask, x86_block_field_starts(&bytes[at..at + 9]), "{q} {k}");
             }
         }
     }
