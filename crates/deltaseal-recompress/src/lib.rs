@@ -487,20 +487,12 @@ mod tests {
     use core::cell::Cell;
 
     fn stream(offset: u64, raw_len: u64) -> lzma::Found {
-        let params = LzmaParams {
-            lc: 3,
-            lp: 0,
-            pb: 2,
-            dict_size: 1 << 16,
-            fb: 32,
-            mc: 32,
-        };
         lzma::Found {
             region: Region {
                 offset,
                 stored_len: 1,
                 raw_len,
-                params,
+                params: lzma::tests::PARAMS,
             },
             raw: Vec::new(),
         }

@@ -174,7 +174,7 @@ pub fn encoder_candidates(params: &LzmaParams) -> [LzmaParams; 2] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn sample(len: usize) -> Vec<u8> {
@@ -206,7 +206,7 @@ mod tests {
         out
     }
 
-    const PARAMS: LzmaParams = LzmaParams {
+    pub(crate) const PARAMS: LzmaParams = LzmaParams {
         lc: 3,
         lp: 0,
         pb: 2,

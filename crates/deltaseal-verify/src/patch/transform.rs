@@ -187,6 +187,18 @@ impl Transform {
                     };
                     field(at, offsets)
                 };
+                // The first field among the eight positions from `base`
+                // whose bit 7 `starts` sets.
+                let first_marked = |base: usize, mut starts: u64| {
+                    while starts != 0 {
+                        let at = base.checked_add((starts.trailing_zeros() / 8) as usize)?;
+                        starts &= starts.wrapping_sub(1);
+                        if let Some(f) = at_q(at) {
+                            return Some(f);
+                        }
+                    }
+                    None
+                };
                 let mut q = from;
                 // 32 positions at a time, then eight: one test marks the
                 // few positions that may start a field (most blocks of
@@ -196,26 +208,17 @@ impl Transform {
                         .try_into()
                         .map_or([u64::MAX; 4], x86_block32_field_starts);
                     let mut eight = q;
-                    for mut starts in masks {
-                        while starts != 0 {
-                            let at = eight.checked_add((starts.trailing_zeros() / 8) as usize)?;
-                            starts &= starts.wrapping_sub(1);
-                            if let Some(f) = at_q(at) {
-                                return Some(f);
-                            }
+                    for starts in masks {
+                        if let Some(f) = first_marked(eight, starts) {
+                            return Some(f);
                         }
                         eight = eight.checked_add(8)?;
                     }
                     q = eight;
                 }
                 while let Some(block) = bytes.get(q..q.checked_add(9)?) {
-                    let mut starts = x86_block_field_starts(block);
-                    while starts != 0 {
-                        let at = q.checked_add((starts.trailing_zeros() / 8) as usize)?;
-                        starts &= starts.wrapping_sub(1);
-                        if let Some(f) = at_q(at) {
-                            return Some(f);
-                        }
+                    if let Some(f) = first_marked(q, x86_block_field_starts(block)) {
+                        return Some(f);
                     }
                     q = q.checked_add(8)?;
                 }
@@ -623,17 +626,31 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_32_position_block_test_marks_what_the_8_position_one_marks() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let bytes: Vec<u8> = (0..40_000)
+    /// `len` xorshift bytes, three in four of them from `common` (opcodes
+    /// and ModRM bytes that start fields), the rest random.
+    fn biased_bytes(seed: u64, len: usize, common: [u8; 6]) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                [0xE8, 0xE9, 0x0F, 0x85, 0x05, 0x3D, x as u8, (x >> 8) as u8][(x >> 61) as usize]
+                let pick = (x >> 61) as usize;
+                common
+                    .get(pick)
+                    .copied()
+                    .unwrap_or_else(|| (x >> (8 * (pick - 6))) as u8)
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn the_32_position_block_test_marks_what_the_8_position_one_marks() {
+        let bytes = biased_bytes(
+            0x2545_f491_4f6c_dd1d,
+            40_000,
+            [0xE8, 0xE9, 0x0F, 0x85, 0x05, 0x3D],
+        );
         for q in 0..bytes.len() - 33 {
             let wide = x86_block32_field_starts(bytes[q..q + 33].try_into().unwrap());
             for (k, mask) in wide.into_iter().enumerate() {
@@ -647,15 +664,11 @@ mod tests {
     fn x86_fields_are_found_as_a_byte_by_byte_scan_finds_them() {
         // xorshift bytes biased towards opcodes and RIP ModRM bytes, and
         // the fields a plain scan of every position finds.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let bytes: Vec<u8> = (0..20_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                [0xE8, 0x0F, 0x8B, 0x05, 0x84, 0x90, x as u8, (x >> 8) as u8][(x >> 61) as usize]
-            })
-            .collect();
+        let bytes = biased_bytes(
+            0x9e37_79b9_7f4a_7c15,
+            20_000,
+            [0xE8, 0x0F, 0x8B, 0x05, 0x84, 0x90],
+        );
         let t = Transform::X86;
         let plain: Vec<usize> = {
             let (mut found, mut q) = (Vec::new(), 0);
