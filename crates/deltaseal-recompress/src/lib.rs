@@ -481,7 +481,6 @@ impl<S: ImageSink + ?Sized> ImageSink for RecompressSink<'_, S> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use core::cell::Cell;
